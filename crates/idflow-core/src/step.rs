@@ -1,0 +1,236 @@
+//! The [`Step`] trait and what a step says about itself.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::{Outputs, StepContext, StepError};
+
+/// A step type: one kind of node in a workflow (`core.http`,
+/// `face.create_enrollment`, ...).
+///
+/// A step receives its `with` values, already evaluated, as JSON; it
+/// validates them against its own input type (see [`decode_input`]) and
+/// returns its outputs. It must be cancel-safe: the engine cancels an
+/// attempt (timeout, run cancelled) by dropping the future.
+#[async_trait]
+pub trait Step: Send + Sync + 'static {
+    /// The step's name, documentation and input schema.
+    fn metadata(&self) -> &StepMetadata;
+
+    /// Runs one attempt.
+    async fn run(&self, ctx: &StepContext, input: serde_json::Value) -> Result<Outputs, StepError>;
+}
+
+/// One output a step type produces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutputSpec {
+    /// The output's name, as used in `steps.<id>.outputs.<name>`.
+    pub name: String,
+    /// What it holds.
+    pub description: String,
+    /// A credential (an upload link, a token): hidden in logs and run
+    /// results, still passed to later steps.
+    pub sensitive: bool,
+}
+
+/// A default status gate for a step type: how often to poll and for how
+/// long, when a workflow uses the step without its own `poll`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PollDefaults {
+    /// Wait before the second attempt.
+    #[serde(serialize_with = "serialize_duration")]
+    pub interval: Duration,
+    /// Each wait is the previous one times this factor (1.0: fixed).
+    pub backoff_factor: f64,
+    /// The wait never grows beyond this.
+    #[serde(serialize_with = "serialize_duration")]
+    pub max_interval: Duration,
+    /// Give up (`poll_timeout`) after this long in all.
+    #[serde(serialize_with = "serialize_duration")]
+    pub timeout: Duration,
+}
+
+fn serialize_duration<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_duration(*value))
+}
+
+/// Formats a duration the way workflow files write them (`1500ms`, `2s`,
+/// `5m`, `1h`).
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if millis == 0 {
+        "0s".to_owned()
+    } else if millis.is_multiple_of(3_600_000) {
+        format!("{}h", millis / 3_600_000)
+    } else if millis.is_multiple_of(60_000) {
+        format!("{}m", millis / 60_000)
+    } else if millis.is_multiple_of(1000) {
+        format!("{}s", millis / 1000)
+    } else {
+        format!("{millis}ms")
+    }
+}
+
+/// What a step type says about itself: used for validation, the editor
+/// schema, `idflow steps` and the docs.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepMetadata {
+    /// The name workflows use in `uses:` (`namespace.name`).
+    pub name: String,
+    /// One or two sentences for people.
+    pub description: String,
+    /// The JSON Schema (draft-07) of the step's `with`.
+    pub input_schema: serde_json::Value,
+    /// The outputs the step produces.
+    pub outputs: Vec<OutputSpec>,
+    /// The outputs are not fixed (`core.set`: its outputs are its inputs).
+    pub dynamic_outputs: bool,
+    /// A default `until` condition (a status gate), as expression source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_until: Option<String>,
+    /// The poll policy that goes with [`StepMetadata::default_until`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_poll: Option<PollDefaults>,
+}
+
+impl StepMetadata {
+    /// Metadata whose input schema is generated from `Input`.
+    pub fn new<Input: schemars::JsonSchema>(
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            input_schema: input_schema_for::<Input>(),
+            outputs: Vec::new(),
+            dynamic_outputs: false,
+            default_until: None,
+            default_poll: None,
+        }
+    }
+
+    /// Adds an output.
+    #[must_use]
+    pub fn output(mut self, name: impl Into<String>, description: impl Into<String>) -> Self {
+        self.outputs.push(OutputSpec {
+            name: name.into(),
+            description: description.into(),
+            sensitive: false,
+        });
+        self
+    }
+
+    /// Adds an output that holds a credential.
+    #[must_use]
+    pub fn sensitive_output(
+        mut self,
+        name: impl Into<String>,
+        description: impl Into<String>,
+    ) -> Self {
+        self.outputs.push(OutputSpec {
+            name: name.into(),
+            description: description.into(),
+            sensitive: true,
+        });
+        self
+    }
+
+    /// Marks the outputs as not fixed.
+    #[must_use]
+    pub fn with_dynamic_outputs(mut self) -> Self {
+        self.dynamic_outputs = true;
+        self
+    }
+
+    /// Declares a default status gate.
+    #[must_use]
+    pub fn with_default_gate(mut self, until: impl Into<String>, poll: PollDefaults) -> Self {
+        self.default_until = Some(until.into());
+        self.default_poll = Some(poll);
+        self
+    }
+
+    /// Whether the step declares an output of that name (always true for
+    /// dynamic outputs).
+    pub fn has_output(&self, name: &str) -> bool {
+        self.dynamic_outputs || self.outputs.iter().any(|output| output.name == name)
+    }
+}
+
+/// The draft-07 JSON Schema of `T`, with every subschema inlined (so it can
+/// be embedded in the workflow schema as it is) and no `$schema` key.
+pub fn input_schema_for<T: schemars::JsonSchema>() -> serde_json::Value {
+    let mut settings = schemars::generate::SchemaSettings::draft07();
+    settings.inline_subschemas = true;
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut value = schema.to_value();
+    if let Some(object) = value.as_object_mut() {
+        object.remove("$schema");
+    }
+    value
+}
+
+/// Deserializes a step's evaluated `with` into its input type; a mismatch is
+/// a terminal `invalid_input` error that names the problem.
+pub fn decode_input<T: serde::de::DeserializeOwned>(
+    input: serde_json::Value,
+) -> Result<T, StepError> {
+    serde_json::from_value(input).map_err(|error| StepError::invalid_input(error.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Input {
+        /// A message.
+        message: String,
+        #[serde(default)]
+        count: Option<u32>,
+    }
+
+    #[test]
+    fn input_schema_is_inlined_draft07_without_unknown_fields() {
+        let schema = input_schema_for::<Input>();
+        assert!(schema.get("$schema").is_none());
+        assert_eq!(schema["type"], "object");
+        assert_eq!(schema["additionalProperties"], false);
+        assert_eq!(schema["required"], serde_json::json!(["message"]));
+        assert_eq!(schema["properties"]["message"]["description"], "A message.");
+    }
+
+    #[test]
+    fn decode_input_reports_the_field() {
+        let error = decode_input::<Input>(serde_json::json!({"message": 3})).unwrap_err();
+        assert_eq!(error.code, "invalid_input");
+        assert!(
+            error.message.contains("expected a string"),
+            "{}",
+            error.message
+        );
+        assert!(!error.is_retryable());
+    }
+
+    #[test]
+    fn durations_format_in_the_largest_whole_unit() {
+        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
+        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration(Duration::from_mins(5)), "5m");
+        assert_eq!(format_duration(Duration::from_hours(2)), "2h");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+    }
+
+    #[test]
+    fn has_output_checks_declared_names() {
+        let metadata = StepMetadata::new::<Input>("t.x", "x").output("a", "A");
+        assert!(metadata.has_output("a"));
+        assert!(!metadata.has_output("b"));
+        assert!(metadata.with_dynamic_outputs().has_output("b"));
+    }
+}
