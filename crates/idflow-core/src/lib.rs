@@ -12,6 +12,7 @@
 //!   terminal.
 //! - [`registry`]: the explicit [`StepRegistry`]; every step crate exposes a
 //!   `register(&mut StepRegistry)` function.
+//! - [`duration`]: durations as workflows write them (`500ms`, `2s`, `5m`).
 //! - [`redact`]: the [`Redactor`] that keeps secret values out of anything a
 //!   person can see.
 //!
@@ -56,18 +57,18 @@
 //! ```
 
 pub mod context;
+pub mod duration;
 pub mod error;
 pub mod redact;
 pub mod registry;
 pub mod step;
 
 pub use context::StepContext;
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ErrorClass, StepError};
 pub use redact::Redactor;
 pub use registry::{RegistryError, StepRegistry};
-pub use step::{
-    OutputSpec, PollDefaults, Step, StepMetadata, decode_input, format_duration, input_schema_for,
-};
+pub use step::{OutputSpec, PollDefaults, Step, StepMetadata, decode_input, input_schema_for};
 
 /// The outputs of one step attempt: a JSON object, in insertion order.
 pub type Outputs = serde_json::Map<String, serde_json::Value>;

@@ -53,24 +53,7 @@ pub struct PollDefaults {
 }
 
 fn serialize_duration<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&format_duration(*value))
-}
-
-/// Formats a duration the way workflow files write them (`1500ms`, `2s`,
-/// `5m`, `1h`).
-pub fn format_duration(duration: Duration) -> String {
-    let millis = duration.as_millis();
-    if millis == 0 {
-        "0s".to_owned()
-    } else if millis.is_multiple_of(3_600_000) {
-        format!("{}h", millis / 3_600_000)
-    } else if millis.is_multiple_of(60_000) {
-        format!("{}m", millis / 60_000)
-    } else if millis.is_multiple_of(1000) {
-        format!("{}s", millis / 1000)
-    } else {
-        format!("{millis}ms")
-    }
+    s.serialize_str(&crate::format_duration(*value))
 }
 
 /// What a step type says about itself: used for validation, the editor
@@ -215,15 +198,6 @@ mod tests {
             error.message
         );
         assert!(!error.is_retryable());
-    }
-
-    #[test]
-    fn durations_format_in_the_largest_whole_unit() {
-        assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
-        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
-        assert_eq!(format_duration(Duration::from_mins(5)), "5m");
-        assert_eq!(format_duration(Duration::from_hours(2)), "2h");
-        assert_eq!(format_duration(Duration::ZERO), "0s");
     }
 
     #[test]

@@ -1,0 +1,1 @@
+//! Loads, validates and plans workflow files, and runs them.

@@ -1,0 +1,1 @@
+//! The built-in core.* steps: log, sleep, fail, set and http.
