@@ -1,1 +1,9 @@
-//! Loads, validates and plans workflow files, and runs them.
+//! # idflow-engine: workflow files in, runs out
+//!
+//! ## Layout
+//! - [`source`]: source files and byte spans.
+//! - [`diagnostic`]: located diagnostics with stable codes, rendered with miette.
+//! - [`yaml`]: the YAML loader (the only module that knows the YAML library).
+pub mod diagnostic;
+pub mod source;
+pub mod yaml;

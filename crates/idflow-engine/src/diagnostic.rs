@@ -1,0 +1,372 @@
+//! Located diagnostics: what is wrong in a workflow file, where, and how to
+//! fix it.
+//!
+//! Every problem the loader and the validator find becomes a [`Diagnostic`]
+//! with a stable [`Code`], a span pointing at the offending node, a message
+//! and a help line. They are collected, never thrown: one pass reports every
+//! problem. [`Report`] renders them with miette (source line, caret, help);
+//! [`JsonDiagnostic`] is the machine-readable form of `idflow validate
+//! --format json`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::source::{SourceFile, Span};
+
+/// How bad a diagnostic is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The workflow cannot run.
+    Error,
+    /// The workflow runs, but probably not as meant.
+    Warning,
+}
+
+macro_rules! codes {
+    ($($variant:ident = $code:literal, $severity:ident, $title:literal;)*) => {
+        /// The stable code of each kind of problem. Each has a section in
+        /// `docs/workflow-format.md` that says how to fix it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $(
+                #[doc = $title]
+                $variant,
+            )*
+        }
+
+        impl Code {
+            /// Every code, in order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant),*];
+
+            /// The code as written in output (`IDF0003`).
+            pub fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code),* }
+            }
+
+            /// A short title.
+            pub fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title),* }
+            }
+
+            /// The severity diagnostics with this code have.
+            pub fn severity(self) -> Severity {
+                match self { $(Code::$variant => Severity::$severity),* }
+            }
+        }
+    };
+}
+
+codes! {
+    YamlSyntax = "IDF0001", Error, "The file is not valid YAML.";
+    InputLimit = "IDF0002", Error, "The file is too large, too deep or too repetitive to load safely.";
+    UnknownKey = "IDF0003", Error, "A key that this place in the format does not have.";
+    MissingKey = "IDF0004", Error, "A required key is missing.";
+    WrongType = "IDF0005", Error, "A value of the wrong type (a list where a map is expected, text where a number is expected, ...).";
+    InvalidValue = "IDF0006", Error, "A value of the right type that is not allowed (a bad name, an unknown choice).";
+    DuplicateKey = "IDF0007", Error, "The same key (or step id) appears twice in one map.";
+    UnknownStepType = "IDF0008", Error, "`uses` names a step type that is not registered.";
+    UnknownNeed = "IDF0009", Error, "`needs` names a step that does not exist.";
+    Cycle = "IDF0010", Error, "Steps need each other in a cycle, so none of them can start.";
+    ExpressionSyntax = "IDF0011", Error, "An expression that does not parse.";
+    UnknownReference = "IDF0012", Error, "An expression refers to an input, secret, step or context that does not exist.";
+    NotUpstream = "IDF0013", Error, "An expression reads the outputs of a step that does not run before this one.";
+    UnknownOutput = "IDF0014", Error, "An expression reads an output that the step type does not produce.";
+    UnknownWithKey = "IDF0015", Error, "`with` has a key that the step type does not accept.";
+    MissingWithKey = "IDF0016", Error, "`with` lacks a key that the step type requires.";
+    WithType = "IDF0017", Error, "A `with` value does not fit the step type's input schema.";
+    BadDuration = "IDF0018", Error, "A duration that cannot be read (write `500ms`, `2s`, `5m`, `1h`).";
+    OutOfRange = "IDF0019", Error, "A number outside its allowed range.";
+    DeadStep = "IDF1001", Warning, "A step that can never run.";
+    UnusedInput = "IDF1002", Warning, "An input that nothing reads.";
+    UnusedSecret = "IDF1003", Warning, "A secret that nothing reads.";
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One problem in a workflow file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// What kind of problem.
+    pub code: Code,
+    /// Error or warning (from the code).
+    pub severity: Severity,
+    /// What is wrong, in one sentence.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+    /// The offending node.
+    pub span: Span,
+    /// A short label shown under the caret.
+    pub label: Option<String>,
+    /// Other places worth pointing at (the first definition of a
+    /// duplicate, the other steps of a cycle).
+    pub related: Vec<(Span, String)>,
+}
+
+impl Diagnostic {
+    /// A diagnostic with the severity of its code.
+    pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            severity: code.severity(),
+            message: message.into(),
+            help: None,
+            span,
+            label: None,
+            related: Vec::new(),
+        }
+    }
+
+    /// Adds the help line.
+    #[must_use]
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Adds the caret label.
+    #[must_use]
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Points at another place too.
+    #[must_use]
+    pub fn related(mut self, span: Span, label: impl Into<String>) -> Self {
+        self.related.push((span, label.into()));
+        self
+    }
+
+    /// Whether this diagnostic stops the workflow from running.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Diagnostics of one file, collected in one pass.
+#[derive(Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    /// Records a diagnostic.
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    /// Whether any error (not warning) was recorded.
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(Diagnostic::is_error)
+    }
+
+    /// The diagnostics, sorted by position then code.
+    pub fn into_sorted(mut self) -> Vec<Diagnostic> {
+        self.items.sort_by(|a, b| {
+            (a.span.start, a.code, &a.message).cmp(&(b.span.start, b.code, &b.message))
+        });
+        self.items.dedup();
+        self.items
+    }
+}
+
+/// "did you mean `x`?" for a misspelt name, when one candidate is close.
+pub fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let wrong_lower = wrong.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            (
+                strsim::jaro_winkler(&wrong_lower, &candidate.to_lowercase()),
+                candidate,
+            )
+        })
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, candidate)| candidate)
+}
+
+/// A diagnostic together with its file, ready to render.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// The file the diagnostic is about.
+    pub file: Arc<SourceFile>,
+    /// The diagnostic.
+    pub diagnostic: Diagnostic,
+}
+
+impl Report {
+    /// Renders the report for a terminal (or, with `color: false`, for
+    /// snapshots and logs).
+    pub fn render(&self, color: bool) -> String {
+        let theme = if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        let handler = miette::GraphicalReportHandler::new_themed(theme)
+            .with_width(100)
+            .with_links(false);
+        let mut out = String::new();
+        if handler.render_report(&mut out, self).is_err() {
+            out = self.to_string();
+        }
+        out
+    }
+
+    /// The machine-readable form.
+    pub fn to_json(&self) -> JsonDiagnostic {
+        let (line, column) = self.file.line_col(self.diagnostic.span.start);
+        let (end_line, end_column) = self.file.line_col(self.diagnostic.span.end);
+        JsonDiagnostic {
+            file: self.file.name.clone(),
+            line,
+            column,
+            end_line,
+            end_column,
+            severity: self.diagnostic.severity,
+            code: self.diagnostic.code.as_str(),
+            message: self.diagnostic.message.clone(),
+            help: self.diagnostic.help.clone(),
+        }
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (line, column) = self.file.line_col(self.diagnostic.span.start);
+        write!(
+            f,
+            "{}:{line}:{column}: {} {}: {}",
+            self.file.name,
+            match self.diagnostic.severity {
+                Severity::Error => "error",
+                Severity::Warning => "warning",
+            },
+            self.diagnostic.code,
+            self.diagnostic.message
+        )
+    }
+}
+
+impl std::error::Error for Report {}
+
+impl miette::Diagnostic for Report {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.diagnostic.code.as_str()))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.diagnostic.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|help| Box::new(help) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.file.text)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        let primary = miette::LabeledSpan::new_primary_with_span(
+            self.diagnostic.label.clone(),
+            self.diagnostic.span,
+        );
+        let related =
+            self.diagnostic.related.iter().map(|(span, label)| {
+                miette::LabeledSpan::new_with_span(Some(label.clone()), *span)
+            });
+        Some(Box::new(std::iter::once(primary).chain(related)))
+    }
+}
+
+/// One diagnostic as `idflow validate --format json` prints it. Lines and
+/// columns are 1-based; columns count characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JsonDiagnostic {
+    /// The file's path as given.
+    pub file: String,
+    /// Line of the first character.
+    pub line: usize,
+    /// Column of the first character.
+    pub column: usize,
+    /// Line of the end.
+    pub end_line: usize,
+    /// Column one past the last character.
+    pub end_column: usize,
+    /// `error` or `warning`.
+    pub severity: Severity,
+    /// The stable code.
+    pub code: &'static str,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let mut seen = std::collections::HashSet::new();
+        for code in Code::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            assert!(code.as_str().starts_with("IDF") && code.as_str().len() == 7);
+            let warning = code.as_str().starts_with("IDF1");
+            assert_eq!(code.severity() == Severity::Warning, warning, "{code}");
+        }
+    }
+
+    #[test]
+    fn suggests_close_names_only() {
+        assert_eq!(
+            did_you_mean("neds", ["needs", "uses", "with"]),
+            Some("needs")
+        );
+        assert_eq!(did_you_mean("Uses", ["needs", "uses"]), Some("uses"));
+        assert_eq!(did_you_mean("zzz", ["needs", "uses"]), None);
+    }
+
+    #[test]
+    fn json_form_has_one_based_positions() {
+        let file = SourceFile::new("w.yaml", "name: x\nsteps: 3\n");
+        let report = Report {
+            file,
+            diagnostic: Diagnostic::new(Code::WrongType, Span::new(15, 16), "steps must be a map")
+                .help("write steps as a map"),
+        };
+        let json = report.to_json();
+        assert_eq!(
+            (json.line, json.column, json.end_line, json.end_column),
+            (2, 8, 2, 9)
+        );
+        assert_eq!(json.code, "IDF0005");
+        assert_eq!(
+            report.to_string(),
+            "w.yaml:2:8: error IDF0005: steps must be a map"
+        );
+        let rendered = report.render(false);
+        assert!(rendered.contains("steps: 3"), "{rendered}");
+        assert!(rendered.contains("write steps as a map"), "{rendered}");
+    }
+}
