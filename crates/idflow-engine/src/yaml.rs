@@ -377,7 +377,7 @@ mod tests {
         (file, node)
     }
 
-    fn text_at<'a>(file: &'a SourceFile, span: Span) -> &'a str {
+    fn text_at(file: &SourceFile, span: Span) -> &str {
         &file.text[span.start..span.end]
     }
 
@@ -431,9 +431,8 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..12 {
             let prev = i - 1;
-            text.push_str(&format!(
-                "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
-            ));
+            let aliases = vec![format!("*a{prev}"); 10].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{aliases}]\n"));
         }
         let (_, node) = load(&text);
         let diagnostic = node.unwrap_err();
@@ -445,13 +444,11 @@ mod tests {
         let text = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
         let (_, node) = load(&text);
         assert!(node.is_err());
-        let text = format!(
-            "{}x: 1",
-            (0..200)
-                .map(|i| format!("{}k{i}:\n", "  ".repeat(i)))
-                .collect::<String>()
-                .replace("x: 1", "")
-        );
+        let mut text = String::new();
+        for i in 0..200 {
+            text.push_str(&"  ".repeat(i));
+            text.push_str(&format!("k{i}:\n"));
+        }
         let (_, node) = load(&text);
         assert_eq!(node.unwrap_err().code, Code::InputLimit);
     }
