@@ -1,0 +1,305 @@
+//! The validated workflow: what the planner and the executor work from.
+//!
+//! A [`Workflow`] only exists when the file had no errors: every step type
+//! is registered, every `needs` names a step, the graph has no cycle, every
+//! expression parsed and refers only to things that exist and run before it,
+//! and every duration and policy is in range. Steps are kept in the order
+//! they were written; [`Workflow::order`] is a topological order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::source::{SourceFile, Span};
+
+/// The index of a step in [`Workflow::steps`].
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct StepIndex(pub u32);
+
+impl StepIndex {
+    /// As a `usize`, for indexing.
+    pub fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// A workflow that passed validation.
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    /// `[a-z0-9-]+`.
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// The file it came from (for runtime diagnostics).
+    pub source: Arc<SourceFile>,
+    /// Declared inputs, in written order.
+    pub inputs: Vec<InputDecl>,
+    /// Names of the secrets it may read (values come from the environment).
+    pub secrets: Vec<String>,
+    /// Steps, in written order; `StepIndex(i)` is `steps[i]`.
+    pub steps: Vec<StepPlan>,
+    /// A topological order of the steps (each after everything it needs;
+    /// ties in written order).
+    pub order: Vec<StepIndex>,
+    /// The run's outputs, evaluated when the run ends.
+    pub outputs: Vec<OutputDecl>,
+    /// The whole run's time limit.
+    pub timeout: Option<Duration>,
+}
+
+impl Workflow {
+    /// The step with that id.
+    pub fn step(&self, id: &str) -> Option<&StepPlan> {
+        self.steps.iter().find(|step| step.id == id)
+    }
+}
+
+/// The type of a workflow input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputType {
+    /// Text.
+    String,
+    /// A number.
+    Number,
+    /// `true` or `false`.
+    Boolean,
+    /// A path to a file that must exist when the run starts.
+    File,
+    /// A JSON object.
+    Object,
+}
+
+impl InputType {
+    /// The name as written in workflow files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputType::String => "string",
+            InputType::Number => "number",
+            InputType::Boolean => "boolean",
+            InputType::File => "file",
+            InputType::Object => "object",
+        }
+    }
+}
+
+/// One declared input.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputDecl {
+    /// The name (`inputs.<name>`).
+    pub name: String,
+    /// Its type.
+    #[serde(rename = "type")]
+    pub kind: InputType,
+    /// Whether a run must provide it (false when it has a default).
+    pub required: bool,
+    /// The value when a run does not provide one.
+    pub default: Option<serde_json::Value>,
+    /// What it is.
+    pub description: Option<String>,
+}
+
+/// One named output of the run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutputDecl {
+    /// The name.
+    pub name: String,
+    /// Its value.
+    pub value: ValueTemplate,
+}
+
+/// A step, validated and placed in the graph.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepPlan {
+    /// The step id (the key under `steps`).
+    pub id: String,
+    /// Its index.
+    pub index: StepIndex,
+    /// The step type (`core.http`).
+    pub uses: String,
+    /// What it does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Steps that must finish before this one starts.
+    pub needs: Vec<StepIndex>,
+    /// Steps that need this one.
+    pub dependents: Vec<StepIndex>,
+    /// Every step that runs before this one (transitively), sorted.
+    pub ancestors: Vec<StepIndex>,
+    /// The `if` condition; absent means `success()`.
+    #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Expression>,
+    /// The `with` values, to evaluate right before each attempt.
+    pub with: ValueTemplate,
+    /// The retry policy (one attempt when the workflow gives none).
+    pub retry: RetryPolicy,
+    /// The time limit of each attempt.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_duration"
+    )]
+    pub timeout: Option<Duration>,
+    /// The status gate: re-run until the condition holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<PollGate>,
+    /// A failure of this step does not fail the run.
+    pub continue_on_error: bool,
+    /// Where the step id was written.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// An expression, parsed and checked, kept as source text (evaluation
+/// compiles it again; it is known to compile).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Expression {
+    /// The expression without `${{ }}`.
+    pub source: String,
+    /// Where it was written.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+/// A value that may contain expressions, evaluated at run time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum ValueTemplate {
+    /// A plain value with no expression in it.
+    Literal(serde_json::Value),
+    /// Exactly one `${{ expr }}`: the result keeps its type.
+    Expression(Expression),
+    /// Text with `${{ }}` parts: the result is text.
+    Text(TextTemplate),
+    /// A list with expressions inside.
+    List(Vec<ValueTemplate>),
+    /// A map with expressions inside, in written order.
+    Map(Vec<(String, ValueTemplate)>),
+}
+
+/// Text with `${{ }}` parts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct TextTemplate {
+    /// The whole text, delimiters included.
+    pub source: String,
+    /// Where it was written.
+    #[serde(skip)]
+    pub span: Span,
+}
+
+impl ValueTemplate {
+    /// The value, when it holds no expression.
+    pub fn as_literal(&self) -> Option<&serde_json::Value> {
+        match self {
+            ValueTemplate::Literal(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
+/// How waits between attempts grow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backoff {
+    /// Always the initial wait.
+    Fixed,
+    /// The wait doubles each time, up to the maximum.
+    Exponential,
+}
+
+/// Whether waits are randomized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Jitter {
+    /// The computed wait exactly.
+    None,
+    /// A uniformly random wait between zero and the computed wait.
+    Full,
+}
+
+/// How a step is retried after a retryable error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1: no retry).
+    pub attempts: u32,
+    /// How the wait grows.
+    pub backoff: Backoff,
+    /// The first wait.
+    #[serde(serialize_with = "duration")]
+    pub initial: Duration,
+    /// The longest wait.
+    #[serde(serialize_with = "duration")]
+    pub max: Duration,
+    /// Randomization.
+    pub jitter: Jitter,
+}
+
+impl RetryPolicy {
+    /// The most attempts a workflow may ask for.
+    pub const MAX_ATTEMPTS: u32 = 100;
+
+    /// One attempt, no retry.
+    pub const NONE: RetryPolicy = RetryPolicy {
+        attempts: 1,
+        backoff: Backoff::Exponential,
+        initial: Duration::from_secs(1),
+        max: Duration::from_mins(1),
+        jitter: Jitter::None,
+    };
+}
+
+/// A status gate: the step runs again until `until` holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PollGate {
+    /// The condition over the step's own outputs (`outputs.*`).
+    pub until: Expression,
+    /// How often and how long.
+    pub poll: PollPolicy,
+}
+
+/// How a status gate polls.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PollPolicy {
+    /// The wait before the next attempt.
+    #[serde(serialize_with = "duration")]
+    pub interval: Duration,
+    /// Each wait is the previous one times this (1: fixed).
+    pub backoff_factor: f64,
+    /// The wait never grows beyond this.
+    #[serde(serialize_with = "duration")]
+    pub max_interval: Duration,
+    /// Give up (`poll_timeout`) after this long since the first attempt.
+    #[serde(serialize_with = "duration")]
+    pub timeout: Duration,
+}
+
+impl PollPolicy {
+    /// The policy when a workflow gives `until` without `poll`.
+    pub const DEFAULT: PollPolicy = PollPolicy {
+        interval: Duration::from_secs(1),
+        backoff_factor: 1.0,
+        max_interval: Duration::from_mins(1),
+        timeout: Duration::from_mins(5),
+    };
+}
+
+fn duration<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&idflow_core::format_duration(*value))
+}
+
+// serde's `serialize_with` hands a reference to the field.
+#[allow(clippy::ref_option)]
+fn opt_duration<S: serde::Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => duration(value, serializer),
+        None => serializer.serialize_none(),
+    }
+}
