@@ -56,6 +56,23 @@ impl Workflow {
     pub fn step(&self, id: &str) -> Option<&StepPlan> {
         self.steps.iter().find(|step| step.id == id)
     }
+
+    /// Every step that must finish before `step` starts (its needs, their
+    /// needs, ...), in no particular order. Computed on demand: storing
+    /// ancestor lists would cost O(n²) memory on long chains. The executor
+    /// does not need it (it propagates failure through `needs`).
+    pub fn ancestors(&self, step: StepIndex) -> Vec<StepIndex> {
+        let mut seen = vec![false; self.steps.len()];
+        let mut stack: Vec<StepIndex> = self.steps[step.get()].needs.clone();
+        let mut found = Vec::new();
+        while let Some(next) = stack.pop() {
+            if !std::mem::replace(&mut seen[next.get()], true) {
+                found.push(next);
+                stack.extend(self.steps[next.get()].needs.iter().copied());
+            }
+        }
+        found
+    }
 }
 
 /// The type of a workflow input.
@@ -128,8 +145,6 @@ pub struct StepPlan {
     pub needs: Vec<StepIndex>,
     /// Steps that need this one.
     pub dependents: Vec<StepIndex>,
-    /// Every step that runs before this one (transitively), sorted.
-    pub ancestors: Vec<StepIndex>,
     /// The `if` condition; absent means `success()`.
     #[serde(rename = "if", skip_serializing_if = "Option::is_none")]
     pub condition: Option<Expression>,
