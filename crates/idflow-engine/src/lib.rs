@@ -5,9 +5,15 @@
 //! - [`diagnostic`]: located diagnostics with stable codes, rendered with miette.
 //! - [`model`]: the validated workflow the executor works from.
 //! - [`expr`]: `${{ }}` expressions: parsing, references, evaluation.
+//! - [`validate`]: a file in, a [`model::Workflow`] or every problem in it out.
+//! - [`schema`]: the JSON Schema of the format, for editors.
+//! - [`graph`]: drawing the step graph (Mermaid, dot, JSON).
 //! - [`yaml`]: the YAML loader (the only module that knows the YAML library).
 pub mod diagnostic;
 pub mod expr;
+pub mod graph;
 pub mod model;
+pub mod schema;
 pub mod source;
+pub mod validate;
 pub mod yaml;

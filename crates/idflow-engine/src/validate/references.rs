@@ -1,0 +1,447 @@
+//! Expressions in a workflow: parsed, turned into templates, and their
+//! references checked (unknown inputs, secrets and steps; outputs of steps
+//! that do not run before the reader; outputs a step type does not have).
+
+use std::collections::{HashMap, HashSet};
+
+use fixedbitset::FixedBitSet;
+use idflow_core::StepMetadata;
+
+use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::expr::{Classified, ExprEngine, classify, condition_source};
+use crate::model::{Expression, TextTemplate, ValueTemplate};
+use crate::source::{SourceFile, Span};
+use crate::validate::structure::Draft;
+use crate::yaml::{Node, NodeKind};
+
+/// Where an expression is written: decides what it may read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A step's `if`.
+    If,
+    /// A step's `with`.
+    With,
+    /// A step's `until` (may read `outputs.*`).
+    Until,
+    /// The workflow's `outputs` (may read any step).
+    WorkflowOutput,
+}
+
+/// What the whole file read, for the unused warnings.
+pub(crate) struct Used {
+    pub(crate) inputs: HashSet<String>,
+    pub(crate) secrets: HashSet<String>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+pub(crate) struct RefChecker<'a> {
+    file: &'a SourceFile,
+    engine: &'a ExprEngine,
+    inputs: Vec<&'a str>,
+    secrets: Vec<&'a str>,
+    step_ids: Vec<&'a str>,
+    ids: &'a HashMap<&'a str, usize>,
+    metadata: &'a [Option<&'a StepMetadata>],
+    current: Option<(usize, Option<&'a FixedBitSet>)>,
+    used: Used,
+}
+
+impl<'a> RefChecker<'a> {
+    pub(crate) fn new(
+        file: &'a SourceFile,
+        engine: &'a ExprEngine,
+        draft: &'a Draft<'a>,
+        ids: &'a HashMap<&'a str, usize>,
+        metadata: &'a [Option<&'a StepMetadata>],
+    ) -> Self {
+        Self {
+            file,
+            engine,
+            inputs: draft.inputs.iter().map(|i| i.name.value.as_str()).collect(),
+            secrets: draft.secrets.iter().map(|s| s.value.as_str()).collect(),
+            step_ids: draft.steps.iter().map(|s| s.id.value.as_str()).collect(),
+            ids,
+            metadata,
+            current: None,
+            used: Used {
+                inputs: HashSet::new(),
+                secrets: HashSet::new(),
+                diagnostics: Vec::new(),
+            },
+        }
+    }
+
+    /// The step whose expressions come next, and what runs before it
+    /// (`None` when the graph has a cycle: upstream checks are skipped).
+    pub(crate) fn set_step(&mut self, index: usize, ancestors: Option<&'a FixedBitSet>) {
+        self.current = Some((index, ancestors));
+    }
+
+    pub(crate) fn finish(self) -> Used {
+        self.used
+    }
+
+    /// A condition: an expression with or without `${{ }}`, or a literal
+    /// boolean.
+    pub(crate) fn condition(&mut self, node: &Node, place: Place) -> Option<Expression> {
+        let text = match &node.kind {
+            NodeKind::Bool(b) => b.to_string(),
+            NodeKind::String(s) => s.clone(),
+            _ => return None,
+        };
+        if let Classified::Mixed(_) = classify(&text) {
+            self.used.diagnostics.push(
+                Diagnostic::new(Code::ExpressionSyntax, node.span, "a condition must be one expression, not text with several `${{ }}`")
+                    .help("write the whole condition inside one `${{ }}`, or without delimiters: `a == 1 and b == 2`"),
+            );
+            return None;
+        }
+        let (source, range) = condition_source(&text);
+        let span = self.locate(node, &text, range.clone());
+        if source.trim().is_empty() {
+            self.used.diagnostics.push(
+                Diagnostic::new(Code::ExpressionSyntax, span, "the condition is empty")
+                    .help("write a condition like `steps.check.outputs.status == 'success'`, or remove the key"),
+            );
+            return None;
+        }
+        self.check_expression(source, span, place)
+            .then(|| Expression {
+                source: source.trim().to_owned(),
+                span,
+            })
+    }
+
+    /// A value that may hold expressions anywhere inside.
+    pub(crate) fn template(&mut self, node: &Node, place: Place) -> ValueTemplate {
+        match &node.kind {
+            NodeKind::String(text) => match classify(text) {
+                Classified::Plain => ValueTemplate::Literal(node.to_json()),
+                Classified::Single(source, range) => {
+                    let span = self.locate(node, text, range);
+                    self.check_expression(source, span, place);
+                    ValueTemplate::Expression(Expression {
+                        source: source.trim().to_owned(),
+                        span,
+                    })
+                }
+                Classified::Mixed(ranges) => {
+                    for range in ranges {
+                        let span = self.locate(node, text, range.clone());
+                        self.check_expression(&text[range], span, place);
+                    }
+                    ValueTemplate::Text(TextTemplate {
+                        source: text.clone(),
+                        span: node.span,
+                    })
+                }
+                Classified::Unclosed(at) => {
+                    let span = self.locate(node, text, at..at + 3);
+                    self.used.diagnostics.push(
+                        Diagnostic::new(
+                            Code::ExpressionSyntax,
+                            span,
+                            "`${{` is not closed by `}}`",
+                        )
+                        .label("opened here")
+                        .help("close the expression with `}}`, like `${{ inputs.name }}`"),
+                    );
+                    ValueTemplate::Literal(node.to_json())
+                }
+            },
+            NodeKind::Seq(items) => {
+                let items: Vec<ValueTemplate> = items
+                    .iter()
+                    .map(|item| self.template(item, place))
+                    .collect();
+                if items.iter().all(|item| item.as_literal().is_some()) {
+                    ValueTemplate::Literal(node.to_json())
+                } else {
+                    ValueTemplate::List(items)
+                }
+            }
+            NodeKind::Map(entries) => {
+                let entries: Vec<(String, ValueTemplate)> = entries
+                    .iter()
+                    .map(|(key, value)| {
+                        (
+                            key.key_text().unwrap_or_default(),
+                            self.template(value, place),
+                        )
+                    })
+                    .collect();
+                if entries
+                    .iter()
+                    .all(|(_, value)| value.as_literal().is_some())
+                {
+                    ValueTemplate::Literal(node.to_json())
+                } else {
+                    ValueTemplate::Map(entries)
+                }
+            }
+            _ => ValueTemplate::Literal(node.to_json()),
+        }
+    }
+
+    /// The file span of `range` of a string node's value.
+    fn locate(&self, node: &Node, text: &str, range: std::ops::Range<usize>) -> Span {
+        let written = self
+            .file
+            .text
+            .get(node.span.start..node.span.end)
+            .unwrap_or("");
+        let wanted = text.get(range.clone()).unwrap_or("");
+        let trimmed = wanted.trim();
+        let offset_in_wanted = wanted.find(trimmed).unwrap_or(0);
+        if !trimmed.is_empty() {
+            if let Some(at) = written.find(trimmed) {
+                let start = node.span.start + at;
+                return Span::new(start, start + trimmed.len());
+            }
+        }
+        let _ = offset_in_wanted;
+        node.span
+    }
+
+    /// Parses and checks one expression; false when it has an error.
+    fn check_expression(&mut self, source: &str, span: Span, place: Place) -> bool {
+        let references = match self.engine.references(source) {
+            Ok(references) => references,
+            Err(error) => {
+                self.used.diagnostics.push(
+                    Diagnostic::new(Code::ExpressionSyntax, span, format!("the expression `{}` does not parse: {}", source.trim(), error.message))
+                        .label("here")
+                        .help("expressions read like `inputs.name`, `steps.enroll.outputs.status == 'success'`; see the Expressions section of docs/workflow-format.md"),
+                );
+                return false;
+            }
+        };
+        let before = self.used.diagnostics.len();
+        for reference in &references {
+            self.check_reference(reference, source, span, place);
+        }
+        self.used.diagnostics.len() == before
+    }
+
+    fn reference_span(source: &str, span: Span, reference: &str) -> Span {
+        // Point at the reference inside the expression when it is written
+        // as a dotted path.
+        match source.trim().find(reference) {
+            Some(at) if span.len() >= source.trim().len() => span.sub(at, at + reference.len()),
+            _ => span,
+        }
+    }
+
+    fn check_reference(&mut self, reference: &str, source: &str, span: Span, place: Place) {
+        let parts: Vec<&str> = reference.split('.').collect();
+        let head = parts[0];
+        let span = Self::reference_span(source, span, &parts[..parts.len().min(2)].join("."));
+        let push = |this: &mut Self, code: Code, message: String, help: String| {
+            this.used
+                .diagnostics
+                .push(Diagnostic::new(code, span, message).help(help));
+        };
+        match head {
+            "inputs" => {
+                let Some(name) = parts.get(1) else {
+                    self.used
+                        .inputs
+                        .extend(self.inputs.iter().map(|s| (*s).to_owned()));
+                    return;
+                };
+                if self.inputs.contains(name) {
+                    self.used.inputs.insert((*name).to_owned());
+                } else {
+                    let help = suggest(
+                        name,
+                        &self.inputs,
+                        "declare it under `inputs:` at the top of the file",
+                    );
+                    push(
+                        self,
+                        Code::UnknownReference,
+                        format!("there is no input `{name}`"),
+                        help,
+                    );
+                }
+            }
+            "secrets" => {
+                let Some(name) = parts.get(1) else {
+                    self.used
+                        .secrets
+                        .extend(self.secrets.iter().map(|s| (*s).to_owned()));
+                    return;
+                };
+                if self.secrets.contains(name) {
+                    self.used.secrets.insert((*name).to_owned());
+                } else {
+                    let help = suggest(
+                        name,
+                        &self.secrets,
+                        "list it under `secrets:` at the top of the file",
+                    );
+                    push(
+                        self,
+                        Code::UnknownReference,
+                        format!("there is no secret `{name}`"),
+                        help,
+                    );
+                }
+            }
+            "steps" => self.check_step_reference(&parts, span, place),
+            "attempt" if place != Place::WorkflowOutput => {}
+            "run" => {
+                if parts.get(1).is_some_and(|p| *p != "id") {
+                    push(
+                        self,
+                        Code::UnknownReference,
+                        format!("`run` has no `{}`", parts[1]),
+                        "the run context has `run.id`".to_owned(),
+                    );
+                }
+            }
+            "outputs" if place == Place::Until => {
+                if let (Some(name), Some((index, _))) = (parts.get(1), self.current) {
+                    if let Some(metadata) = self.metadata[index] {
+                        if !metadata.has_output(name) {
+                            let names: Vec<&str> =
+                                metadata.outputs.iter().map(|o| o.name.as_str()).collect();
+                            let help = suggest(
+                                name,
+                                &names,
+                                &format!("{} outputs: {}", metadata.name, names.join(", ")),
+                            );
+                            push(
+                                self,
+                                Code::UnknownOutput,
+                                format!("step type {} has no output `{name}`", metadata.name),
+                                help,
+                            );
+                        }
+                    }
+                }
+            }
+            _ => {
+                let mut allowed = vec!["inputs", "secrets", "steps", "run"];
+                if place != Place::WorkflowOutput {
+                    allowed.push("attempt");
+                }
+                if place == Place::Until {
+                    allowed.push("outputs");
+                }
+                let message = match head {
+                    "outputs" => {
+                        "`outputs` (a step's own outputs) can only be read in `until`".to_owned()
+                    }
+                    "attempt" => {
+                        "`attempt` is a step's attempt number; the workflow's outputs have none"
+                            .to_owned()
+                    }
+                    _ => format!("`{head}` is not something an expression can read"),
+                };
+                let help = match did_you_mean(head, allowed.iter().copied()) {
+                    Some(close) => format!("did you mean `{close}`?"),
+                    None => format!(
+                        "expressions here can read {}; text needs quotes: `'{head}'`",
+                        allowed.join(", ")
+                    ),
+                };
+                push(self, Code::UnknownReference, message, help);
+            }
+        }
+    }
+
+    fn check_step_reference(&mut self, parts: &[&str], span: Span, place: Place) {
+        let Some(name) = parts.get(1) else { return };
+        let Some(&target) = self.ids.get(name) else {
+            self.used.diagnostics.push(
+                Diagnostic::new(
+                    Code::UnknownReference,
+                    span,
+                    format!("there is no step `{name}`"),
+                )
+                .help(suggest(
+                    name,
+                    &self.step_ids,
+                    "expressions read `steps.<id>.outputs.<name>` of steps in this file",
+                )),
+            );
+            return;
+        };
+        if place != Place::WorkflowOutput {
+            if let Some((current, ancestors)) = self.current {
+                if target == current {
+                    self.used.diagnostics.push(
+                        Diagnostic::new(Code::NotUpstream, span, format!("step `{name}` reads its own outputs"))
+                            .help(if place == Place::Until {
+                                "in `until`, read this step's outputs as `outputs.<name>`".to_owned()
+                            } else {
+                                "a step's outputs exist only after it ran; use them in a later step, or in `until` as `outputs.<name>`".to_owned()
+                            }),
+                    );
+                    return;
+                }
+                if let Some(ancestors) = ancestors {
+                    if !ancestors.contains(target) {
+                        let current_id = self.step_ids[current];
+                        self.used.diagnostics.push(
+                            Diagnostic::new(
+                                Code::NotUpstream,
+                                span,
+                                format!("step `{current_id}` reads step `{name}`, which may not have run yet"),
+                            )
+                            .help(format!("add `needs: [{name}]` to step `{current_id}` so that `{name}` runs first")),
+                        );
+                        return;
+                    }
+                }
+            }
+        }
+        match parts.get(2) {
+            None | Some(&"status") => {}
+            Some(&"outputs") => {
+                if let (Some(output), Some(metadata)) = (parts.get(3), self.metadata[target]) {
+                    if !metadata.has_output(output) {
+                        let names: Vec<&str> =
+                            metadata.outputs.iter().map(|o| o.name.as_str()).collect();
+                        let fallback = if names.is_empty() {
+                            format!("{} has no outputs", metadata.name)
+                        } else {
+                            format!("{} outputs: {}", metadata.name, names.join(", "))
+                        };
+                        self.used.diagnostics.push(
+                            Diagnostic::new(
+                                Code::UnknownOutput,
+                                span.sub(0, span.len()),
+                                format!(
+                                    "step `{name}` ({}) has no output `{output}`",
+                                    metadata.name
+                                ),
+                            )
+                            .help(suggest(output, &names, &fallback)),
+                        );
+                    }
+                }
+            }
+            Some(other) => {
+                self.used.diagnostics.push(
+                    Diagnostic::new(
+                        Code::UnknownReference,
+                        span,
+                        format!("`steps.{name}` has no `{other}`"),
+                    )
+                    .help(format!(
+                        "a step has `steps.{name}.outputs.<name>` and `steps.{name}.status`"
+                    )),
+                );
+            }
+        }
+    }
+}
+
+fn suggest(name: &str, candidates: &[&str], otherwise: &str) -> String {
+    match did_you_mean(name, candidates.iter().copied()) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None => otherwise.to_owned(),
+    }
+}

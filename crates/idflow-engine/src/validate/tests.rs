@@ -1,0 +1,1 @@
+//! Tests of validation, one problem at a time.
