@@ -268,9 +268,8 @@ impl fmt::Display for Report {
 impl std::error::Error for Report {}
 
 impl miette::Diagnostic for Report {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        Some(Box::new(self.diagnostic.code.as_str()))
-    }
+    // The code is part of the message line (`file:line:col: error
+    // IDF0003: ...`), so miette does not print it again.
 
     fn severity(&self) -> Option<miette::Severity> {
         Some(match self.diagnostic.severity {

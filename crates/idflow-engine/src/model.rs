@@ -57,6 +57,40 @@ impl Workflow {
         self.steps.iter().find(|step| step.id == id)
     }
 
+    /// The plan as JSON, with step indices resolved to ids: what snapshot
+    /// tests of workflow definitions record.
+    pub fn plan_json(&self) -> serde_json::Value {
+        let id = |index: &StepIndex| serde_json::Value::String(self.steps[index.get()].id.clone());
+        let steps: serde_json::Map<String, serde_json::Value> = self
+            .order
+            .iter()
+            .map(|index| {
+                let step = &self.steps[index.get()];
+                let mut value = serde_json::to_value(step).unwrap_or_default();
+                if let Some(object) = value.as_object_mut() {
+                    object.remove("id");
+                    object.remove("index");
+                    object.insert("needs".into(), step.needs.iter().map(id).collect());
+                    object.insert(
+                        "dependents".into(),
+                        step.dependents.iter().map(id).collect(),
+                    );
+                }
+                (step.id.clone(), value)
+            })
+            .collect();
+        serde_json::json!({
+            "name": self.name,
+            "description": self.description,
+            "inputs": self.inputs,
+            "secrets": self.secrets,
+            "timeout": self.timeout.map(idflow_core::format_duration),
+            "order": self.order.iter().map(id).collect::<Vec<_>>(),
+            "steps": steps,
+            "outputs": self.outputs.iter().map(|o| (o.name.clone(), serde_json::to_value(&o.value).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+        })
+    }
+
     /// Every step that must finish before `step` starts (its needs, their
     /// needs, ...), in no particular order. Computed on demand: storing
     /// ancestor lists would cost O(n²) memory on long chains. The executor

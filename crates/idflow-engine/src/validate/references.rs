@@ -8,11 +8,14 @@ use fixedbitset::FixedBitSet;
 use idflow_core::StepMetadata;
 
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
-use crate::expr::{Classified, ExprEngine, classify, condition_source};
+use crate::expr::{Classified, ExprEngine, STATUS_FUNCTIONS, classify, condition_source};
 use crate::model::{Expression, TextTemplate, ValueTemplate};
 use crate::source::{SourceFile, Span};
 use crate::validate::structure::Draft;
 use crate::yaml::{Node, NodeKind};
+
+/// Functions every expression may call (minijinja's built-ins).
+const GLOBAL_FUNCTIONS: [&str; 3] = ["range", "dict", "namespace"];
 
 /// Where an expression is written: decides what it may read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +292,17 @@ impl<'a> RefChecker<'a> {
                 }
             }
             "steps" => self.check_step_reference(&parts, span, place),
+            name if STATUS_FUNCTIONS.contains(&name) => {
+                if place != Place::If {
+                    push(
+                        self,
+                        Code::UnknownReference,
+                        format!("`{name}()` can only be used in a step's `if`"),
+                        "status functions decide whether a step runs; elsewhere, read `steps.<id>.status`".to_owned(),
+                    );
+                }
+            }
+            name if GLOBAL_FUNCTIONS.contains(&name) => {}
             "attempt" if place != Place::WorkflowOutput => {}
             "run" => {
                 if parts.get(1).is_some_and(|p| *p != "id") {

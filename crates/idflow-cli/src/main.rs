@@ -1,0 +1,65 @@
+//! The `idflow` binary.
+//!
+//! ## Layout
+//! - [`commands`]: one module per subcommand.
+//! - the registry of step types comes from the library half
+//!   (`idflow_cli::registry`).
+//!
+//! Exit codes: 0 success, 1 the thing checked or run failed (an invalid
+//! workflow, a failed run), 2 usage or I/O errors, 130 interrupted.
+
+mod commands;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// idflow: compose identity-verification flows as YAML step graphs.
+#[derive(Debug, Parser)]
+#[command(name = "idflow", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check workflow files and report every problem with its place.
+    Validate(commands::validate::Args),
+    /// Draw a workflow's step graph.
+    Graph(commands::graph::Args),
+    /// Print the JSON Schema of the workflow format (for editors).
+    Schema(commands::schema::Args),
+    /// List the step types this binary can run.
+    Steps(commands::steps::Args),
+}
+
+/// How a command ended, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// Everything went well.
+    Success,
+    /// The workflow is invalid, or the run failed.
+    Failure,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Graph(args) => commands::graph::run(&args),
+        Command::Schema(args) => commands::schema::run(&args),
+        Command::Steps(args) => commands::steps::run(&args),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => ExitCode::from(1),
+        Err(error) => {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("error: {error:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! The step types this binary ships, registered explicitly.
+
+use anyhow::Context as _;
+use idflow_core::StepRegistry;
+
+/// Every step crate's `register`, in one place.
+pub fn build() -> anyhow::Result<StepRegistry> {
+    let mut registry = StepRegistry::new();
+    idflow_steps::register(&mut registry).context("registering the core steps")?;
+    Ok(registry)
+}
