@@ -57,37 +57,51 @@ impl Workflow {
         self.steps.iter().find(|step| step.id == id)
     }
 
-    /// The plan as JSON, with step indices resolved to ids: what snapshot
-    /// tests of workflow definitions record.
+    /// The plan as JSON, with step indices resolved to ids and templates
+    /// shown as written: what snapshot tests of workflow definitions
+    /// record. Defaults that validation filled in are spelled out.
     pub fn plan_json(&self) -> serde_json::Value {
-        let id = |index: &StepIndex| serde_json::Value::String(self.steps[index.get()].id.clone());
+        use serde_json::json;
+        let ids = |indices: &[StepIndex]| -> Vec<&str> {
+            indices
+                .iter()
+                .map(|index| self.steps[index.get()].id.as_str())
+                .collect()
+        };
         let steps: serde_json::Map<String, serde_json::Value> = self
             .order
             .iter()
             .map(|index| {
                 let step = &self.steps[index.get()];
-                let mut value = serde_json::to_value(step).unwrap_or_default();
-                if let Some(object) = value.as_object_mut() {
-                    object.remove("id");
-                    object.remove("index");
-                    object.insert("needs".into(), step.needs.iter().map(id).collect());
-                    object.insert(
-                        "dependents".into(),
-                        step.dependents.iter().map(id).collect(),
-                    );
-                }
+                let value = json!({
+                    "uses": step.uses,
+                    "description": step.description,
+                    "needs": ids(&step.needs),
+                    "dependents": ids(&step.dependents),
+                    "if": step.condition.as_ref().map(|c| c.source.as_str()),
+                    "with": step.with.as_written(),
+                    "retry": step.retry,
+                    "timeout": step.timeout.map(idflow_core::format_duration),
+                    "gate": step.gate,
+                    "continue_on_error": step.continue_on_error,
+                });
                 (step.id.clone(), value)
             })
             .collect();
-        serde_json::json!({
+        let outputs: serde_json::Map<String, serde_json::Value> = self
+            .outputs
+            .iter()
+            .map(|output| (output.name.clone(), output.value.as_written()))
+            .collect();
+        json!({
             "name": self.name,
             "description": self.description,
             "inputs": self.inputs,
             "secrets": self.secrets,
             "timeout": self.timeout.map(idflow_core::format_duration),
-            "order": self.order.iter().map(id).collect::<Vec<_>>(),
+            "order": ids(&self.order),
             "steps": steps,
-            "outputs": self.outputs.iter().map(|o| (o.name.clone(), serde_json::to_value(&o.value).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+            "outputs": outputs,
         })
     }
 
@@ -242,6 +256,24 @@ pub struct TextTemplate {
 }
 
 impl ValueTemplate {
+    /// The value as a workflow file would write it (expressions inside
+    /// `${{ }}`).
+    pub fn as_written(&self) -> serde_json::Value {
+        match self {
+            ValueTemplate::Literal(value) => value.clone(),
+            ValueTemplate::Expression(expression) => {
+                serde_json::Value::String(format!("${{{{ {} }}}}", expression.source))
+            }
+            ValueTemplate::Text(text) => serde_json::Value::String(text.source.clone()),
+            ValueTemplate::List(items) => items.iter().map(ValueTemplate::as_written).collect(),
+            ValueTemplate::Map(entries) => entries
+                .iter()
+                .map(|(key, value)| (key.clone(), value.as_written()))
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+        }
+    }
+
     /// The value, when it holds no expression.
     pub fn as_literal(&self) -> Option<&serde_json::Value> {
         match self {
