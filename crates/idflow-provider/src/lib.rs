@@ -1,1 +1,91 @@
-//! The embedded, Truora-compatible face provider: identity API, real face recognition, web tokens and the verification page.
+//! # idflow-provider: the embedded, Truora-compatible identity service
+//!
+//! A library with [`router`] and [`serve`] (and [`start_embedded`] to run it
+//! in-process) that speaks the provider contract (`shared/docs/provider-api.md`)
+//! with real face recognition ([`idflow_vision`], dlib): enrollments with
+//! signed single-use upload links, a per-client blocklist, face validations,
+//! web tokens with a browser verification page, webhooks, and SQLite storage.
+//!
+//! ## Layout
+//! - [`config`]: [`ProviderConfig`], defaults, environment names, the [`Clock`].
+//! - [`error`]: [`ProviderError`], for starting, serving and administration.
+//! - `http`: the routes ([`router`]), extractors, the one JSON error
+//!   ([`ApiError`]), idempotency, and the verification page.
+//! - `processing`: background analysis and decisions (blocklist, similarity).
+//! - `store`: SQLite through sqlx, embedded migrations (`migrations/`).
+//! - `clients`: [`create_client`] and API key checks.
+//! - `links`: signed, expiring, single-use upload links.
+//! - `web_tokens` and `jwt`: the web tokens (HS256 JWT) of the page.
+//! - `webhooks`: signed event delivery with retries.
+//! - `views`: the JSON shape of each record.
+//! - `model`: statuses, reasons, id prefixes; `secrets`: the installation
+//!   secret, hashing and constant-time comparison.
+//! - `state` and `server`: [`AppState`], [`serve`], [`start_embedded`].
+//!
+//! ## Data directory
+//! Default: `$IDFLOW_PROVIDER_DATA`, else `$XDG_DATA_HOME/idflow/provider`,
+//! else `~/.local/share/idflow/provider` ([`default_data_dir`]); the CLI's
+//! `--data` overrides it. It holds:
+//! - `provider.sqlite3` (+ `-wal`, `-shm`): clients (key hashes), enrollments,
+//!   validations, upload links, web tokens, processes, idempotency records,
+//!   webhooks;
+//! - `secret.key` (mode 0600): the installation secret; upload links and web
+//!   tokens are signed with keys derived from it. Deleting it invalidates
+//!   every outstanding link and token.
+//!
+//! ## Retention of identity data
+//! Photos are not kept: an uploaded photo is held in the database only until
+//! it is processed (usually well under a second; across a restart if the
+//! provider stops first) and is deleted in the same transaction that records
+//! the outcome. What is kept is the face embedding (128 numbers) of each
+//! successful enrollment, until the enrollment is deleted
+//! (`DELETE /v1/enrollments/{id}` removes the embedding with the record).
+//! Failed enrollments and validations keep no embedding. Validations keep
+//! only their decision and confidence score.
+//!
+//! ## Decisions
+//! - Blocklist: a face within dlib distance 0.6 ([`idflow_vision::SAME_PERSON_DISTANCE`])
+//!   of a successful `face-search` enrollment of the same client fails with
+//!   `face_in_blocklist` (enrollments and validations).
+//! - Validation: `confidence_score = idflow_vision::confidence_score(distance)`
+//!   (0.6 maps to 0.65); success when the score is at least `threshold`,
+//!   which defaults to 0.65 ([`DEFAULT_THRESHOLD`]).
+//!
+//! ## Limits
+//! Uploads: at most [`ProviderConfig::max_upload_bytes`] (10 MiB by default;
+//! larger answers 413); JPEG, PNG or WebP by content; images beyond the face
+//! engine's decoding limits (decompression bombs) fail with
+//! `file_format_not_supported`. Forms: at most 64 KiB.
+
+pub mod config;
+pub mod error;
+
+mod clients;
+mod http;
+mod jwt;
+mod links;
+mod model;
+mod processing;
+mod secrets;
+mod server;
+mod state;
+mod store;
+mod views;
+mod web_tokens;
+mod webhooks;
+
+pub use clients::create_client;
+pub use config::{
+    Clock, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TOKEN_TTL, DEFAULT_UPLOAD_LINK_TTL, ENV_DATA_DIR,
+    ENV_MODELS_DIR, ENV_PUBLIC_URL, ManualClock, ProviderConfig, RetryPolicy, default_data_dir,
+};
+pub use error::ProviderError;
+pub use http::DEFAULT_THRESHOLD;
+pub use http::{API_KEY_HEADER, ApiError, FORM_LIMIT, IDEMPOTENCY_HEADER, REPLAYED_HEADER, router};
+pub use model::{EnrollmentType, Status, TargetKind, reason};
+pub use secrets::SECRET_FILE;
+pub use server::{
+    EmbeddedProvider, serve, serve_state, start_embedded, start_embedded_with_engine,
+};
+pub use state::{AppState, ProcessedEvent, load_engine};
+pub use store::DATABASE_FILE;

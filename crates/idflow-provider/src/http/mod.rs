@@ -1,0 +1,79 @@
+//! The HTTP surface: every route of the provider on one origin, and the JSON
+//! answers for unknown routes and methods.
+//!
+//! | route | auth | what |
+//! |---|---|---|
+//! | `POST /v1/enrollments` | API key | create an enrollment (idempotent) |
+//! | `GET /v1/enrollments/{id}` | API key | read an enrollment |
+//! | `DELETE /v1/enrollments/{id}` | API key | delete an enrollment and its embedding |
+//! | `GET /v1/accounts/{account_id}/enrollments` | API key | an account's enrollments |
+//! | `PUT /v1/uploads/{nonce}?expires=..&signature=..` | the link | upload the photo |
+//! | `POST /v1/validations` | API key | create a face validation (idempotent) |
+//! | `GET /v1/validations/{id}[?show_details=true]` | API key | read a validation |
+//! | `POST /v1/api-keys` | API key | create a web token (idempotent) |
+//! | `GET /v1/processes/{id}/result` | API key | result of a web process |
+//! | `POST /v1/webhooks`, `GET /v1/webhooks`, `DELETE /v1/webhooks/{id}` | API key | webhooks |
+//! | `GET /?token=..` | web token | the verification page |
+//! | `GET /assets/verify.js` | none | the page's script |
+//! | `POST /v1/web/processes` | web token (Bearer) | the page's photo: starts the process |
+//! | `GET /v1/web/processes/{id}` | web token (Bearer) | the page polls the outcome |
+
+mod api_keys;
+mod enrollments;
+pub(crate) mod error;
+mod extract;
+mod idempotency;
+mod processes;
+mod uploads;
+mod validations;
+mod web;
+mod webhooks;
+
+use axum::Router;
+use axum::routing::{get, post, put};
+
+pub use error::ApiError;
+pub use extract::{API_KEY_HEADER, FORM_LIMIT, IDEMPOTENCY_HEADER};
+pub use idempotency::REPLAYED_HEADER;
+pub use validations::DEFAULT_THRESHOLD;
+
+use crate::state::AppState;
+
+/// The provider's routes, ready to serve.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(web::page))
+        .route("/assets/verify.js", get(web::script))
+        .route("/v1/enrollments", post(enrollments::create))
+        .route(
+            "/v1/enrollments/{enrollment_id}",
+            get(enrollments::read).delete(enrollments::delete),
+        )
+        .route(
+            "/v1/accounts/{account_id}/enrollments",
+            get(enrollments::list_for_account),
+        )
+        .route("/v1/uploads/{nonce}", put(uploads::upload))
+        .route("/v1/validations", post(validations::create))
+        .route("/v1/validations/{validation_id}", get(validations::read))
+        .route("/v1/api-keys", post(api_keys::create))
+        .route("/v1/processes/{process_id}/result", get(processes::result))
+        .route("/v1/webhooks", post(webhooks::create).get(webhooks::list))
+        .route(
+            "/v1/webhooks/{webhook_id}",
+            axum::routing::delete(webhooks::delete),
+        )
+        .route("/v1/web/processes", post(web::start_process))
+        .route("/v1/web/processes/{process_id}", get(web::poll_process))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::not_found("route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}

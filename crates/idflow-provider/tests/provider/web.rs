@@ -1,0 +1,366 @@
+//! Web tokens, the verification page and the endpoints it calls (driven over
+//! HTTP here; the headless-browser test is separate), process results, and
+//! signed webhook delivery with retries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use idflow_provider::ManualClock;
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::Sha256;
+use tokio::sync::mpsc;
+
+use crate::support::{TestProvider, assert_error, json_of, new_client, photo, wait_processed};
+
+async fn provider() -> (tempfile::TempDir, TestProvider, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let key_a = new_client(dir.path(), "client-a").await;
+    let key_b = new_client(dir.path(), "client-b").await;
+    let provider = TestProvider::start(dir.path(), &clock).await;
+    (dir, provider, key_a, key_b)
+}
+
+async fn web_token(p: &TestProvider, key: &str, account: &str, redirect: Option<&str>) -> String {
+    let mut fields = vec![
+        ("key_type", "web"),
+        ("grant", "digital-identity"),
+        ("api_key_version", "1"),
+        ("country", "ALL"),
+        ("account_id", account),
+        ("flow_id", "IPFflow1"),
+    ];
+    if let Some(redirect) = redirect {
+        fields.push(("redirect_url", redirect));
+    }
+    let (status, body) = p.post_form(key, "/v1/api-keys", &fields, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["message"], "API key created successfully");
+    body["api_key"].as_str().unwrap().to_owned()
+}
+
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn verify_hs256(jwt: &str, secret: &[u8]) -> Value {
+    let (signed, signature) = jwt.rsplit_once('.').unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).unwrap();
+    mac.update(signed.as_bytes());
+    mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).unwrap())
+        .expect("the JWT is signed with the secret");
+    claims(jwt)
+}
+
+async fn page(
+    p: &TestProvider,
+    token: Option<&str>,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let url = match token {
+        Some(token) => format!("{}/?token={token}", p.base),
+        None => format!("{}/", p.base),
+    };
+    let response = p.http.get(url).send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, response.text().await.unwrap(), headers)
+}
+
+async fn send_selfie(p: &TestProvider, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+    let response = p
+        .http
+        .post(p.url("/v1/web/processes"))
+        .bearer_auth(token)
+        .header("Content-Type", "image/jpeg")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    json_of(response).await
+}
+
+async fn poll(p: &TestProvider, token: &str, process_id: &str) -> (StatusCode, Value) {
+    let response = p
+        .http
+        .get(p.url(&format!("/v1/web/processes/{process_id}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    json_of(response).await
+}
+
+#[tokio::test]
+async fn a_web_token_runs_one_process_for_the_same_person() {
+    let (_dir, p, key, key_b) = provider().await;
+    p.enroll(&key, "obama", "obama.jpg").await;
+    let token = web_token(
+        &p,
+        &key,
+        "obama",
+        Some("https://client.example/done?step=2"),
+    )
+    .await;
+
+    let claims = claims(&token);
+    assert_eq!(claims["key_type"], "web");
+    assert_eq!(claims["grant"], "digital-identity");
+    let now = p.clock.now().unix_timestamp();
+    assert_eq!(
+        claims["exp"].as_i64().unwrap(),
+        now + 2 * 60 * 60,
+        "two hours: {claims}"
+    );
+    let data = &claims["additional_data"];
+    assert_eq!(data["account_id"], "obama");
+    assert_eq!(data["country"], "ALL");
+    assert_eq!(data["flow_id"], "IPFflow1");
+    assert_eq!(data["redirect_url"], "https://client.example/done?step=2");
+
+    // The page: what will happen, camera and file fallback, no referrer.
+    let (status, html, headers) = page(&p, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(html.contains("compare it with the face you"), "{html}");
+    assert!(html.contains(r#"type="file""#));
+    assert!(html.contains("assets/verify.js"));
+    let script = p.http.get(p.url("/assets/verify.js")).send().await.unwrap();
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    let script = script.text().await.unwrap();
+    assert!(script.contains("getUserMedia") && script.contains("toBlob"));
+
+    // The photo starts the process; polling shows the outcome and the redirect.
+    let mut events = p.subscribe();
+    let (status, started) = send_selfie(&p, &token, photo("obama2.jpg")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let process_id = started["process_id"].as_str().unwrap().to_owned();
+    assert!(process_id.starts_with("IDP"));
+    let (status, result) = p
+        .get(&key, &format!("/v1/processes/{process_id}/result"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{result}");
+    let validation_id = result["validations"][0]["validation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_processed(&mut events, &validation_id).await;
+
+    let (status, polled) = poll(&p, &token, &process_id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(polled["status"], "success", "{polled}");
+    let redirect = url::Url::parse(polled["redirect_url"].as_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = redirect.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs,
+        vec![
+            ("step".into(), "2".into()),
+            ("process_id".into(), process_id.clone())
+        ]
+    );
+
+    // The client's result; another client sees nothing.
+    let (status, result) = p
+        .get(&key, &format!("/v1/processes/{process_id}/result"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(result["status"], "success", "{result}");
+    assert_eq!(result["account_id"], "obama");
+    assert_eq!(result["flow_id"], "IPFflow1");
+    let face = &result["validations"][0]["details"]["face_recognition_validations"];
+    assert_eq!(face["similarity_status"], "success");
+    assert!(face["confidence_score"].as_f64().unwrap() >= 0.65);
+    let (status, body) = p
+        .get(&key_b, &format!("/v1/processes/{process_id}/result"))
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, None);
+
+    // One process only: the page and the upload now refuse the token.
+    let (status, html, _) = page(&p, Some(&token)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(html.contains("already used"), "{html}");
+    let (status, body) = send_selfie(&p, &token, photo("obama2.jpg")).await;
+    assert_error(status, &body, StatusCode::CONFLICT, None);
+
+    // A token cannot poll a process it did not start.
+    let other_token = web_token(&p, &key, "obama", None).await;
+    let (status, body) = poll(&p, &other_token, &process_id).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, None);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_web_process_of_another_person_fails() {
+    let (_dir, p, key, _) = provider().await;
+    p.enroll(&key, "obama", "obama.jpg").await;
+    let token = web_token(&p, &key, "obama", None).await;
+    let mut events = p.subscribe();
+    let (status, started) = send_selfie(&p, &token, photo("biden.jpg")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let process_id = started["process_id"].as_str().unwrap();
+    let (_, result) = p
+        .get(&key, &format!("/v1/processes/{process_id}/result"))
+        .await;
+    let validation_id = result["validations"][0]["validation_id"].as_str().unwrap();
+    wait_processed(&mut events, validation_id).await;
+
+    let (_, polled) = poll(&p, &token, process_id).await;
+    assert_eq!(polled["status"], "failure", "{polled}");
+    assert_eq!(polled["declined_reason"], "similarity_threshold_not_passed");
+    assert!(
+        polled.get("redirect_url").is_none(),
+        "no redirect was given: {polled}"
+    );
+    let (_, result) = p
+        .get(&key, &format!("/v1/processes/{process_id}/result"))
+        .await;
+    assert_eq!(result["status"], "failure");
+    assert_eq!(
+        result["validations"][0]["declined_reason"],
+        "similarity_threshold_not_passed"
+    );
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn missing_forged_and_expired_tokens_get_clear_pages() {
+    let (_dir, p, key, _) = provider().await;
+    p.enroll(&key, "obama", "obama.jpg").await;
+    let token = web_token(&p, &key, "obama", None).await;
+
+    let (status, html, headers) = page(&p, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(html.contains("incomplete"), "{html}");
+
+    let forged = format!("{}x", &token[..token.len() - 1]);
+    for bad in [forged.as_str(), "not-a-token", "a.b.c"] {
+        let (status, html, _) = page(&p, Some(bad)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+        assert!(html.contains("not valid"), "{html}");
+        let (status, body) = send_selfie(&p, bad, photo("obama2.jpg")).await;
+        assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
+    }
+    let response = p
+        .http
+        .post(p.url("/v1/web/processes"))
+        .body(photo("obama2.jpg"))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_of(response).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
+
+    // Two hours later the token has expired.
+    p.clock.advance(Duration::from_hours(2));
+    let (status, html, _) = page(&p, Some(&token)).await;
+    assert_eq!(status, StatusCode::GONE);
+    assert!(html.contains("expired"), "{html}");
+    let (status, body) = send_selfie(&p, &token, photo("obama2.jpg")).await;
+    assert_error(status, &body, StatusCode::GONE, None);
+    p.stop().await;
+}
+
+/// A webhook receiver on `127.0.0.1:0` that refuses the first `failures`
+/// deliveries with 500 and forwards every body it gets.
+async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(String, String)>) {
+    let (sender, bodies) = mpsc::unbounded_channel();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sender = sender.clone();
+            let seen = Arc::clone(&seen);
+            async move {
+                let content_type = headers
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                sender.send((content_type, body)).unwrap();
+                if seen.fetch_add(1, Ordering::SeqCst) < failures {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, bodies)
+}
+
+async fn next_delivery(bodies: &mut mpsc::UnboundedReceiver<(String, String)>) -> (String, String) {
+    tokio::time::timeout(Duration::from_mins(1), bodies.recv())
+        .await
+        .expect("a webhook delivery arrives")
+        .expect("the receiver is running")
+}
+
+#[tokio::test]
+async fn webhooks_deliver_signed_events_and_retry_refused_deliveries() {
+    let (_dir, p, key, _) = provider().await;
+    let (url, mut bodies) = receiver(2).await;
+    let (status, hook) = p
+        .post_form(&key, "/v1/webhooks", &[("url", &url)], None)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    let secret = hook["secret"].as_str().unwrap().as_bytes().to_vec();
+
+    let enrollment = p.enroll(&key, "obama", "obama.jpg").await;
+    // Refused twice, delivered the third time: the same signed event each time.
+    let mut deliveries = Vec::new();
+    for _ in 0..3 {
+        deliveries.push(next_delivery(&mut bodies).await);
+    }
+    assert!(
+        deliveries.iter().all(|d| d == &deliveries[0]),
+        "retries resend the same event"
+    );
+    let (content_type, jwt) = &deliveries[0];
+    assert_eq!(content_type, "application/jwt");
+    let event = verify_hs256(jwt, &secret);
+    assert_eq!(event["event"], "enrollment.succeeded");
+    assert_eq!(event["webhook_id"], hook["webhook_id"]);
+    assert_eq!(event["data"]["enrollment_id"], enrollment["enrollment_id"]);
+    assert_eq!(event["data"]["status"], "success");
+
+    // A failed enrollment and a web process send their events too.
+    p.enroll(&key, "coffee", "coffee.png").await;
+    let event = verify_hs256(&next_delivery(&mut bodies).await.1, &secret);
+    assert_eq!(event["event"], "enrollment.failed");
+    assert_eq!(event["data"]["reason"], "no_face_detected");
+
+    let token = web_token(&p, &key, "obama", None).await;
+    let (status, started) = send_selfie(&p, &token, photo("obama3.jpg")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let event = verify_hs256(&next_delivery(&mut bodies).await.1, &secret);
+    assert_eq!(event["event"], "process.succeeded");
+    assert_eq!(event["data"]["process_id"], started["process_id"]);
+    assert_eq!(event["data"]["status"], "success");
+    p.stop().await;
+}
