@@ -37,7 +37,7 @@ pub struct EngineConfig {
     /// Directory holding the model files ([`MODEL_FILES`](crate::MODEL_FILES));
     /// `scripts/setup` puts them in `.cache/models/` of the repository.
     pub models_dir: PathBuf,
-    /// Number of worker threads, each with its own models (about 60 MB each).
+    /// Number of worker threads, each with its own copy of the models.
     pub workers: usize,
     /// Decoding limits; beyond them an image is refused as too large.
     pub limits: ImageLimits,

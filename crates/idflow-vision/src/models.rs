@@ -2,7 +2,7 @@
 //! detection, 5-point landmarks, ResNet embedding.
 //!
 //! dlib's detector and network are not `Sync`, so every worker thread owns
-//! its own [`FaceModels`], loaded once when the engine starts.
+//! its own `FaceModels`, loaded once when the engine starts.
 
 use std::os::raw::c_long;
 use std::path::{Path, PathBuf};
