@@ -160,3 +160,64 @@ pub async fn load_engine(config: &ProviderConfig) -> Result<Arc<FaceEngine>, Pro
         .map(Arc::new)
         .map_err(ProviderError::Engine)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::EnrollmentType;
+    use crate::store::{LinkUse, NewEnrollment, NewLink};
+
+    /// A photo received but not processed before a stop is processed at the
+    /// next start, and then forgotten.
+    #[tokio::test]
+    async fn photos_left_unprocessed_are_processed_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let photo = idflow_vision::assets::photo("obama.jpg").unwrap_or_else(|e| panic!("{e}"));
+        let store = Store::open(dir.path()).await.unwrap();
+        let key = crate::clients::insert_client(&store, "alpha")
+            .await
+            .unwrap();
+        let crate::clients::KeyCheck::Valid { client_id } =
+            crate::clients::check_api_key(&store, &key).await.unwrap()
+        else {
+            panic!("the new key is refused")
+        };
+        let new = NewEnrollment {
+            id: "ENR1",
+            client_id: &client_id,
+            account_id: "acct",
+            enrollment_type: EnrollmentType::FaceRecognition,
+            country: None,
+            fraud_reason: None,
+            now: 1,
+        };
+        let link = NewLink {
+            nonce: "n1",
+            expires_at: i64::MAX,
+        };
+        store.insert_enrollment(&new, &link).await.unwrap();
+        // The upload is accepted, then the provider "stops" before processing.
+        assert!(matches!(
+            store.use_upload_link("n1", 2, &photo).await.unwrap(),
+            LinkUse::Accepted { .. }
+        ));
+        assert_eq!(store.pending_images().await.unwrap().len(), 1);
+        store.close().await;
+
+        let mut config = ProviderConfig::new(dir.path(), idflow_vision::assets::models_dir());
+        config.public_base_url = Some(Url::parse("http://127.0.0.1:9").unwrap());
+        config.workers = 1;
+        let state = AppState::open(config).await.unwrap();
+        // Shutting down waits for background work, including the resumed photo.
+        state.shutdown().await;
+
+        let store = Store::open(dir.path()).await.unwrap();
+        let row = store.enrollment(&client_id, "ENR1").await.unwrap().unwrap();
+        assert_eq!(row.status, "success");
+        assert!(
+            store.pending_images().await.unwrap().is_empty(),
+            "the photo is forgotten"
+        );
+        store.close().await;
+    }
+}
