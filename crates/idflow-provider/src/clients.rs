@@ -2,7 +2,9 @@
 //! checking for requests. A key reads `idfk_<key id>_<secret>`; the store keeps
 //! the key id and SHA-256 of the secret, compared in constant time.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{PoisonError, RwLock};
 
 use crate::error::ProviderError;
 use crate::model::{new_id, prefix};
@@ -61,22 +63,56 @@ pub(crate) enum KeyCheck {
     Invalid,
 }
 
-/// Checks an API key against the store.
-pub(crate) async fn check_api_key(store: &Store, presented: &str) -> Result<KeyCheck, sqlx::Error> {
-    let mut parts = presented.split('_');
-    let (Some(KEY_PREFIX), Some(key_id), Some(secret), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Ok(KeyCheck::Invalid);
-    };
-    let Some((client_id, stored_hash)) = store.client_key(key_id).await? else {
-        return Ok(KeyCheck::Invalid);
-    };
-    if constant_time_eq(&sha256(secret.as_bytes()), &stored_hash) {
-        Ok(KeyCheck::Valid { client_id })
-    } else {
-        Ok(KeyCheck::Invalid)
+/// Checks API keys, remembering the hash of each key id it has read (keys
+/// are never changed or removed, so the memory never goes stale; it holds one
+/// entry per client at most).
+#[derive(Debug, Default)]
+pub(crate) struct ClientKeys {
+    known: RwLock<HashMap<String, (String, Vec<u8>)>>,
+}
+
+impl ClientKeys {
+    pub(crate) async fn check(
+        &self,
+        store: &Store,
+        presented: &str,
+    ) -> Result<KeyCheck, sqlx::Error> {
+        let mut parts = presented.split('_');
+        let (Some(KEY_PREFIX), Some(key_id), Some(secret), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Ok(KeyCheck::Invalid);
+        };
+        let remembered = self
+            .known
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key_id)
+            .cloned();
+        let (client_id, stored_hash) = if let Some(entry) = remembered {
+            entry
+        } else {
+            let Some(entry) = store.client_key(key_id).await? else {
+                return Ok(KeyCheck::Invalid);
+            };
+            self.known
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key_id.to_owned(), entry.clone());
+            entry
+        };
+        if constant_time_eq(&sha256(secret.as_bytes()), &stored_hash) {
+            Ok(KeyCheck::Valid { client_id })
+        } else {
+            Ok(KeyCheck::Invalid)
+        }
     }
+}
+
+/// Checks an API key against the store, without remembering anything.
+#[cfg(test)]
+pub(crate) async fn check_api_key(store: &Store, presented: &str) -> Result<KeyCheck, sqlx::Error> {
+    ClientKeys::default().check(store, presented).await
 }
 
 #[cfg(test)]

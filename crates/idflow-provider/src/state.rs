@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+use crate::clients::ClientKeys;
 use crate::config::ProviderConfig;
 use crate::error::ProviderError;
 use crate::model::{Status, TargetKind};
@@ -36,6 +37,7 @@ struct Inner {
     base_url: Url,
     store: Store,
     keys: Keys,
+    client_keys: ClientKeys,
     engine: Arc<FaceEngine>,
     http: reqwest::Client,
     processed: broadcast::Sender<ProcessedEvent>,
@@ -78,6 +80,7 @@ impl AppState {
                 base_url,
                 store,
                 keys,
+                client_keys: ClientKeys::default(),
                 engine,
                 http,
                 processed,
@@ -119,6 +122,10 @@ impl AppState {
 
     pub(crate) fn keys(&self) -> &Keys {
         &self.inner.keys
+    }
+
+    pub(crate) fn client_keys(&self) -> &ClientKeys {
+        &self.inner.client_keys
     }
 
     pub(crate) fn engine(&self) -> &FaceEngine {

@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::clients::{KeyCheck, check_api_key};
+use crate::clients::KeyCheck;
 use crate::state::AppState;
 
 /// Header carrying the client's API key.
@@ -35,7 +35,11 @@ impl FromRequestParts<AppState> for Client {
             .get(API_KEY_HEADER)
             .ok_or_else(ApiError::missing_api_key)?;
         let presented = value.to_str().map_err(|_| ApiError::invalid_api_key())?;
-        match check_api_key(state.store(), presented.trim()).await? {
+        match state
+            .client_keys()
+            .check(state.store(), presented.trim())
+            .await?
+        {
             KeyCheck::Valid { client_id } => Ok(Self { id: client_id }),
             KeyCheck::Invalid => Err(ApiError::invalid_api_key()),
         }
