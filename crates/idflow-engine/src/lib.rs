@@ -5,6 +5,8 @@
 //! - [`diagnostic`]: located diagnostics with stable codes, rendered with miette.
 //! - [`model`]: the validated workflow the executor works from.
 //! - [`expr`]: `${{ }}` expressions: parsing, references, evaluation.
+//! - [`run`]: running a workflow: the pure state machine (events in, actions
+//!   out), the tokio driver that performs its actions, and the run result.
 //! - [`validate`]: a file in, a [`model::Workflow`] or every problem in it out.
 //! - [`schema`]: the JSON Schema of the format, for editors.
 //! - [`graph`]: drawing the step graph (Mermaid, dot, JSON).
@@ -13,6 +15,7 @@ pub mod diagnostic;
 pub mod expr;
 pub mod graph;
 pub mod model;
+pub mod run;
 pub mod schema;
 pub mod source;
 pub mod validate;

@@ -1,0 +1,633 @@
+//! The tokio driver: performs the machine's [`Action`]s and feeds back
+//! [`Event`]s until the run finishes.
+//!
+//! - Each attempt runs as a task in the run's [`JoinSet`], with the
+//!   step's [`StepContext`] (run id, step id, attempt, base folder and the
+//!   run's shared [`Redactor`]) and, when the step has a `timeout`, under
+//!   [`tokio::time::timeout`]. A panicking step fails its attempt with the
+//!   terminal error `panic` instead of taking the run down.
+//! - Cancelling an attempt aborts its task, which drops the step's future;
+//!   when the run finishes every task left is aborted and awaited, so no
+//!   step outlives its run.
+//! - Deadlines are the driver's (an attempt's `timeout`, the run's
+//!   `timeout`); waits are the machine's (it schedules timers, the driver
+//!   fires them).
+//! - Every event is handed to an [`EventSink`] before the machine applies
+//!   it, progress goes to a [`RunObserver`], and tracing has a span per run
+//!   (`run_id`, `workflow`) and per attempt (`run_id`, `step`, `attempt`).
+//!   Nothing the driver logs or reports carries a secret.
+
+use std::num::NonZeroU32;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use idflow_core::{Outputs, Redactor, Step, StepContext, StepError, StepRegistry};
+use time::OffsetDateTime;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::action::{Action, StepState};
+use super::event::{Event, EventKind, TimerId};
+use super::machine::Machine;
+use super::program::Program;
+use super::progress::{Progress, RunObserver};
+use super::result::{self, RunResult};
+use super::secrets::Secrets;
+use crate::expr::ExprEngine;
+use crate::model::{StepIndex, Workflow};
+
+/// Where a run's events go (to persist them, or to keep them for a replay).
+pub trait EventSink: Send {
+    /// One event, before the machine applies it.
+    fn record(&mut self, event: &Event);
+}
+
+impl EventSink for Vec<Event> {
+    fn record(&mut self, event: &Event) {
+        self.push(event.clone());
+    }
+}
+
+/// Keeps no events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Discard;
+
+impl EventSink for Discard {
+    fn record(&mut self, _event: &Event) {}
+}
+
+/// A workflow that cannot run with this registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunnerError {
+    /// A step type that is not registered (validation prevents this).
+    #[error("step `{step}` uses `{uses}`, which is not a registered step type")]
+    UnknownStepType {
+        /// The step's id.
+        step: String,
+        /// Its type.
+        uses: String,
+    },
+}
+
+/// Runs one workflow, as many times as asked (concurrently too): cheap to
+/// clone, everything in it is shared.
+#[derive(Clone)]
+pub struct Runner {
+    inner: Arc<RunnerInner>,
+}
+
+struct RunnerInner {
+    program: Arc<Program>,
+    /// The step type of each step.
+    implementations: Vec<Arc<dyn Step>>,
+    ids: Vec<Arc<str>>,
+    /// The outputs of each step that hold credentials.
+    sensitive: Vec<Vec<String>>,
+}
+
+impl std::fmt::Debug for Runner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner")
+            .field("workflow", &self.inner.program.workflow().name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runner {
+    /// A runner of `workflow` (validated against `registry`).
+    pub fn new(workflow: Arc<Workflow>, registry: &StepRegistry) -> Result<Self, RunnerError> {
+        Self::with_engine(workflow, registry, Arc::new(ExprEngine::new()))
+    }
+
+    /// A runner sharing an expression engine.
+    pub fn with_engine(
+        workflow: Arc<Workflow>,
+        registry: &StepRegistry,
+        engine: Arc<ExprEngine>,
+    ) -> Result<Self, RunnerError> {
+        let mut implementations = Vec::with_capacity(workflow.steps.len());
+        let mut sensitive = Vec::with_capacity(workflow.steps.len());
+        for plan in &workflow.steps {
+            let Some(step) = registry.get(&plan.uses) else {
+                return Err(RunnerError::UnknownStepType {
+                    step: plan.id.clone(),
+                    uses: plan.uses.clone(),
+                });
+            };
+            sensitive.push(
+                step.metadata()
+                    .outputs
+                    .iter()
+                    .filter(|output| output.sensitive)
+                    .map(|output| output.name.clone())
+                    .collect(),
+            );
+            implementations.push(Arc::clone(step));
+        }
+        let ids = workflow
+            .steps
+            .iter()
+            .map(|plan| Arc::from(plan.id.as_str()))
+            .collect();
+        Ok(Self {
+            inner: Arc::new(RunnerInner {
+                program: Arc::new(Program::new(workflow, engine)),
+                implementations,
+                ids,
+                sensitive,
+            }),
+        })
+    }
+
+    /// What the machine runs.
+    pub fn program(&self) -> &Arc<Program> {
+        &self.inner.program
+    }
+
+    /// The workflow.
+    pub fn workflow(&self) -> &Workflow {
+        self.inner.program.workflow()
+    }
+
+    /// Runs the workflow to the end and reports how it went.
+    pub async fn run(&self, request: RunRequest) -> RunResult {
+        self.run_recorded(request, Discard).await.0
+    }
+
+    /// Runs the workflow, handing every event to `sink`, and gives the sink
+    /// back with the result.
+    pub async fn run_recorded<S: EventSink>(&self, request: RunRequest, sink: S) -> (RunResult, S) {
+        let run_id: Arc<str> = request
+            .run_id
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+            .into();
+        let seed = request
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let redactor = Redactor::new();
+        for value in request.secrets.values() {
+            redactor.add(value);
+        }
+        let span = tracing::info_span!(
+            "run",
+            run_id = %run_id,
+            workflow = %self.inner.program.workflow().name
+        );
+        let driver = Driver {
+            runner: &self.inner,
+            machine: Machine::new(Arc::clone(&self.inner.program), request.secrets),
+            sink,
+            run_id: Arc::clone(&run_id),
+            base_dir: request.base_dir,
+            redactor,
+            observer: request.observer,
+            attempts: JoinSet::new(),
+            abort_handles: vec![None; self.inner.ids.len()],
+            timers: Vec::new(),
+            start: Instant::now(),
+            actions: Vec::new(),
+            batch: Vec::new(),
+        };
+        let started = Event::new(
+            Duration::ZERO,
+            EventKind::RunStarted {
+                workflow: self.inner.program.workflow().name.clone(),
+                run_id: run_id.to_string(),
+                inputs: Arc::new(request.inputs),
+                seed,
+                max_concurrency: request.max_concurrency,
+            },
+        );
+        let signals = Signals {
+            cancel: request.cancel,
+            force: request.force_cancel,
+            run_deadline: None,
+        };
+        driver.drive(started, signals).instrument(span).await
+    }
+}
+
+/// What to run with: inputs, secrets, and how to watch or stop the run.
+pub struct RunRequest {
+    inputs: serde_json::Value,
+    secrets: Secrets,
+    run_id: Option<String>,
+    seed: Option<u64>,
+    max_concurrency: Option<NonZeroU32>,
+    base_dir: PathBuf,
+    cancel: Option<CancellationToken>,
+    force_cancel: Option<CancellationToken>,
+    observer: Option<Arc<dyn RunObserver>>,
+}
+
+impl std::fmt::Debug for RunRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunRequest")
+            .field("inputs", &self.inputs)
+            .field("secrets", &self.secrets)
+            .field("run_id", &self.run_id)
+            .field("seed", &self.seed)
+            .field("max_concurrency", &self.max_concurrency)
+            .field("base_dir", &self.base_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunRequest {
+    /// A run with these inputs (already checked against the workflow's
+    /// declared inputs, defaults applied: `inputs.*` reads them as given).
+    pub fn new(inputs: serde_json::Value) -> Self {
+        Self {
+            inputs,
+            secrets: Secrets::new(),
+            run_id: None,
+            seed: None,
+            max_concurrency: None,
+            base_dir: PathBuf::from("."),
+            cancel: None,
+            force_cancel: None,
+            observer: None,
+        }
+    }
+
+    /// The secret values (`secrets.*`); they are redacted from everything
+    /// the run reports.
+    #[must_use]
+    pub fn secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    /// The run's id (default: a new UUIDv7).
+    #[must_use]
+    pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+
+    /// The jitter seed (default: random; it is recorded in the first event).
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// At most this many attempts at once.
+    #[must_use]
+    pub fn max_concurrency(mut self, limit: NonZeroU32) -> Self {
+        self.max_concurrency = Some(limit);
+        self
+    }
+
+    /// The folder relative paths in step inputs resolve against.
+    #[must_use]
+    pub fn base_dir(mut self, base_dir: impl Into<PathBuf>) -> Self {
+        self.base_dir = base_dir.into();
+        self
+    }
+
+    /// Cancels the run when `token` is cancelled (cleanup steps with
+    /// `always()` or `cancelled()` still run).
+    #[must_use]
+    pub fn cancel_on(mut self, token: CancellationToken) -> Self {
+        self.cancel = Some(token);
+        self
+    }
+
+    /// Stops the run at once, cleanup steps included, when `token` is
+    /// cancelled.
+    #[must_use]
+    pub fn force_cancel_on(mut self, token: CancellationToken) -> Self {
+        self.force_cancel = Some(token);
+        self
+    }
+
+    /// Sends progress to `observer`.
+    #[must_use]
+    pub fn observe(mut self, observer: impl RunObserver + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+}
+
+/// How an attempt's task ended.
+struct AttemptEnd {
+    step: StepIndex,
+    attempt: u32,
+    result: Option<Result<Outputs, StepError>>,
+}
+
+/// What can stop a run from outside, or by the clock.
+struct Signals {
+    cancel: Option<CancellationToken>,
+    force: Option<CancellationToken>,
+    run_deadline: Option<Instant>,
+}
+
+/// One run in progress.
+struct Driver<'r, S> {
+    runner: &'r RunnerInner,
+    machine: Machine,
+    sink: S,
+    run_id: Arc<str>,
+    base_dir: PathBuf,
+    redactor: Redactor,
+    observer: Option<Arc<dyn RunObserver>>,
+    attempts: JoinSet<AttemptEnd>,
+    /// The running attempt's task of each step.
+    abort_handles: Vec<Option<AbortHandle>>,
+    timers: Vec<(TimerId, Instant)>,
+    start: Instant,
+    /// Actions to perform.
+    actions: Vec<Action>,
+    /// The actions being performed (kept to reuse its allocation).
+    batch: Vec<Action>,
+}
+
+impl<S: EventSink> Driver<'_, S> {
+    async fn drive(mut self, started: Event, mut signals: Signals) -> (RunResult, S) {
+        let wall_start = OffsetDateTime::now_utc();
+        self.start = Instant::now();
+        signals.run_deadline = self
+            .machine
+            .program()
+            .workflow()
+            .timeout
+            .map(|timeout| self.start + timeout);
+        self.apply(&started);
+        loop {
+            self.perform();
+            if self.machine.is_finished() {
+                break;
+            }
+            if let Some(kind) = self.next_event(&mut signals).await {
+                let event = Event::new(self.start.elapsed(), kind);
+                self.apply(&event);
+            }
+        }
+        // Nothing may outlive the run: abort what is left and wait for it.
+        self.attempts.shutdown().await;
+        let result = result::build(
+            &self.machine,
+            wall_start,
+            &self.redactor,
+            &self.runner.sensitive,
+        );
+        tracing::info!(status = %result.status, "run finished");
+        (result, self.sink)
+    }
+
+    fn apply(&mut self, event: &Event) {
+        if let EventKind::AttemptSucceeded { step, outputs, .. } = &event.kind {
+            self.note_sensitive_outputs(*step, outputs);
+        }
+        self.sink.record(event);
+        if let Err(error) = self.machine.handle(event, &mut self.actions) {
+            tracing::error!(%error, "the run's state machine refused an event");
+        }
+    }
+
+    /// Sensitive outputs join the run's secrets.
+    fn note_sensitive_outputs(&self, step: StepIndex, outputs: &Outputs) {
+        for name in self.runner.sensitive.get(step.get()).into_iter().flatten() {
+            if let Some(value) = outputs.get(name) {
+                add_string_leaves(&self.redactor, value);
+            }
+        }
+    }
+
+    fn perform(&mut self) {
+        loop {
+            std::mem::swap(&mut self.actions, &mut self.batch);
+            if self.batch.is_empty() {
+                return;
+            }
+            let mut batch = std::mem::take(&mut self.batch);
+            for action in batch.drain(..) {
+                self.perform_one(action);
+            }
+            self.batch = batch;
+        }
+    }
+
+    fn perform_one(&mut self, action: Action) {
+        match action {
+            Action::StartAttempt {
+                step,
+                attempt,
+                input,
+                timeout,
+            } => {
+                self.spawn_attempt(step, attempt, input, timeout);
+                let event = Event::new(
+                    self.start.elapsed(),
+                    EventKind::AttemptStarted { step, attempt },
+                );
+                self.apply(&event);
+            }
+            Action::CancelAttempt { step, .. } => {
+                if let Some(handle) = self
+                    .abort_handles
+                    .get_mut(step.get())
+                    .and_then(Option::take)
+                {
+                    handle.abort();
+                }
+            }
+            Action::ScheduleTimer { timer, after } => {
+                self.timers.push((timer, Instant::now() + after));
+            }
+            Action::CancelTimer { timer } => self.timers.retain(|(id, _)| *id != timer),
+            Action::StepChanged {
+                step,
+                state,
+                attempt,
+            } => self.report(step, state, attempt),
+            Action::FinishRun(_) => {}
+        }
+    }
+
+    fn spawn_attempt(
+        &mut self,
+        step: StepIndex,
+        attempt: u32,
+        input: serde_json::Value,
+        timeout: Option<Duration>,
+    ) {
+        let index = step.get();
+        let (Some(implementation), Some(step_id)) = (
+            self.runner.implementations.get(index),
+            self.runner.ids.get(index),
+        ) else {
+            return;
+        };
+        let implementation = Arc::clone(implementation);
+        let ctx = StepContext::new(&*self.run_id, &**step_id, attempt)
+            .with_base_dir(self.base_dir.clone())
+            .with_redactor(self.redactor.clone());
+        let span = tracing::info_span!("attempt", run_id = %self.run_id, step = %step_id, attempt);
+        let task = async move {
+            tracing::debug!("attempt started");
+            let run = AssertUnwindSafe(async {
+                match timeout {
+                    Some(limit) => tokio::time::timeout(limit, implementation.run(&ctx, input))
+                        .await
+                        .ok(),
+                    None => Some(implementation.run(&ctx, input).await),
+                }
+            })
+            .catch_unwind()
+            .await;
+            let result = run.unwrap_or_else(|panic| {
+                Some(Err(StepError::terminal(
+                    "panic",
+                    format!("the step panicked: {}", panic_message(&*panic)),
+                )))
+            });
+            let outcome = match &result {
+                Some(Ok(_)) => "succeeded",
+                Some(Err(_)) => "failed",
+                None => "timed out",
+            };
+            tracing::debug!(outcome, "attempt ended");
+            AttemptEnd {
+                step,
+                attempt,
+                result,
+            }
+        };
+        let handle = self.attempts.spawn(task.instrument(span));
+        if let Some(slot) = self.abort_handles.get_mut(index) {
+            *slot = Some(handle);
+        }
+    }
+
+    /// Waits for the next thing that happens: a cancel request, an attempt
+    /// ending, a timer, or the run's deadline. `None`: nothing to report (an
+    /// aborted attempt was reaped).
+    async fn next_event(&mut self, signals: &mut Signals) -> Option<EventKind> {
+        let next_timer = self
+            .timers
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (_, at))| *at)
+            .map(|(position, (timer, at))| (position, *timer, *at));
+        let far = self.start + Duration::from_hours(24 * 365);
+        let timer_at = next_timer.map_or(far, |(_, _, at)| at);
+        let deadline = signals.run_deadline.unwrap_or(far);
+        tokio::select! {
+            biased;
+            () = cancelled(signals.force.as_ref()), if signals.force.is_some() => {
+                signals.force = None;
+                Some(EventKind::CancelRequested { force: true })
+            }
+            () = cancelled(signals.cancel.as_ref()), if signals.cancel.is_some() => {
+                signals.cancel = None;
+                Some(EventKind::CancelRequested { force: false })
+            }
+            Some(joined) = self.attempts.join_next(), if !self.attempts.is_empty() => {
+                let end = joined.ok()?;
+                if let Some(slot) = self.abort_handles.get_mut(end.step.get()) {
+                    *slot = None;
+                }
+                let (step, attempt) = (end.step, end.attempt);
+                Some(match end.result {
+                    Some(Ok(outputs)) => EventKind::AttemptSucceeded { step, attempt, outputs: Arc::new(outputs) },
+                    Some(Err(error)) => EventKind::AttemptFailed { step, attempt, error },
+                    None => EventKind::AttemptTimedOut { step, attempt },
+                })
+            }
+            () = tokio::time::sleep_until(timer_at), if next_timer.is_some() => {
+                let (position, timer, _) = next_timer?;
+                self.timers.swap_remove(position);
+                Some(EventKind::TimerFired { timer })
+            }
+            () = tokio::time::sleep_until(deadline), if signals.run_deadline.is_some() => {
+                signals.run_deadline = None;
+                Some(EventKind::RunTimedOut)
+            }
+        }
+    }
+
+    fn report(&self, step: StepIndex, state: StepState, attempt: u32) {
+        let Some(snapshot) = self.machine.step(step) else {
+            return;
+        };
+        let step_id = self
+            .runner
+            .ids
+            .get(step.get())
+            .cloned()
+            .unwrap_or_else(|| Arc::from(""));
+        let error = match state {
+            StepState::Failed | StepState::Waiting => snapshot
+                .error
+                .map(|error| format!("{}: {}", error.code, self.redactor.redact(&error.message))),
+            _ => None,
+        };
+        match (&error, state) {
+            (Some(error), StepState::Failed) => {
+                tracing::warn!(step = %step_id, attempt, %error, "step failed");
+            }
+            (Some(error), _) => {
+                tracing::info!(step = %step_id, attempt, %error, "step will retry");
+            }
+            (None, _) => tracing::debug!(step = %step_id, attempt, %state, "step changed"),
+        }
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        let now = self.machine.now();
+        let elapsed = snapshot.started_at.map_or(Duration::ZERO, |started| {
+            snapshot.finished_at.unwrap_or(now).saturating_sub(started)
+        });
+        observer.on_progress(&Progress {
+            run_id: Arc::clone(&self.run_id),
+            step,
+            step_id,
+            state,
+            attempt,
+            wait: snapshot.wait,
+            elapsed,
+            at: now,
+            error,
+        });
+    }
+}
+
+/// Resolves when the token is cancelled; never without one.
+async fn cancelled(token: Option<&CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn add_string_leaves(redactor: &Redactor, value: &serde_json::Value) {
+    match value {
+        serde_json::Value::String(text) => redactor.add(text.as_str()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .for_each(|item| add_string_leaves(redactor, item)),
+        serde_json::Value::Object(map) => map
+            .values()
+            .for_each(|item| add_string_leaves(redactor, item)),
+        _ => {}
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,131 @@
+//! What a finished run reports (`idflow run --json` prints it), with every
+//! secret value redacted: the workflow's secrets, anything steps added to
+//! the run's [`Redactor`], and outputs their step type marks `sensitive`.
+
+use idflow_core::redact::REDACTED;
+use idflow_core::{Outputs, Redactor, StepError};
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::action::{RunStatus, StepState};
+use super::machine::Machine;
+
+/// A finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The run's id.
+    pub run_id: String,
+    /// The workflow's name.
+    pub workflow: String,
+    /// Succeeded, failed or cancelled.
+    pub status: RunStatus,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it finished (RFC 3339).
+    pub finished_at: String,
+    /// The run's `outputs`.
+    pub outputs: Outputs,
+    /// What failed the run when no step did (`run_timeout`, an output's
+    /// `expression` error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepError>,
+    /// Every step, in written order.
+    pub steps: IndexMap<String, StepResult>,
+}
+
+/// One step of a finished run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepResult {
+    /// Its final state.
+    pub status: StepState,
+    /// Attempts started (retries and polls included).
+    pub attempts: u32,
+    /// When its first attempt started (RFC 3339), if it ever did.
+    pub started_at: Option<String>,
+    /// When it reached its final state (RFC 3339).
+    pub finished_at: Option<String>,
+    /// The outputs of its last successful attempt.
+    pub outputs: Outputs,
+    /// Why it failed.
+    pub error: Option<StepError>,
+}
+
+/// Builds the result of a finished machine. `started` is the wall-clock
+/// time of the run's start; machine times are offsets from it.
+/// `sensitive[i]` names the outputs of step `i` that hold credentials.
+pub(crate) fn build(
+    machine: &Machine,
+    started: OffsetDateTime,
+    redactor: &Redactor,
+    sensitive: &[Vec<String>],
+) -> RunResult {
+    let workflow = machine.program().workflow();
+    let at = |offset: std::time::Duration| timestamp(started, offset);
+    let redact_error = |error: &StepError| StepError {
+        message: redactor.redact(&error.message),
+        details: error
+            .details
+            .as_ref()
+            .map(|details| redactor.redact_json(details)),
+        ..error.clone()
+    };
+    let steps = workflow
+        .steps
+        .iter()
+        .filter_map(|plan| {
+            let step = machine.step(plan.index)?;
+            let mut outputs = step.outputs.cloned().unwrap_or_default();
+            for name in sensitive.get(plan.index.get()).into_iter().flatten() {
+                if let Some(value) = outputs.get_mut(name) {
+                    *value = serde_json::Value::String(REDACTED.to_owned());
+                }
+            }
+            let outputs = match redactor.redact_json(&serde_json::Value::Object(outputs)) {
+                serde_json::Value::Object(outputs) => outputs,
+                _ => Outputs::new(),
+            };
+            let result = StepResult {
+                status: step.state,
+                attempts: step.attempts,
+                started_at: step.started_at.map(at),
+                finished_at: step.finished_at.map(at),
+                outputs,
+                error: step.error.map(redact_error),
+            };
+            Some((plan.id.clone(), result))
+        })
+        .collect();
+    let (status, outputs, error) = match machine.outcome() {
+        Some(outcome) => (
+            outcome.status,
+            match redactor.redact_json(&serde_json::Value::Object(outcome.outputs.clone())) {
+                serde_json::Value::Object(outputs) => outputs,
+                _ => Outputs::new(),
+            },
+            outcome.error.as_ref().map(redact_error),
+        ),
+        None => (RunStatus::Failed, Outputs::new(), None),
+    };
+    RunResult {
+        run_id: machine.run_id().unwrap_or_default().to_owned(),
+        workflow: workflow.name.clone(),
+        status,
+        started_at: at(std::time::Duration::ZERO),
+        finished_at: at(machine.now()),
+        outputs,
+        error,
+        steps,
+    }
+}
+
+/// `started + offset` in RFC 3339.
+pub(crate) fn timestamp(started: OffsetDateTime, offset: std::time::Duration) -> String {
+    time::Duration::try_from(offset)
+        .ok()
+        .and_then(|offset| started.checked_add(offset))
+        .unwrap_or(started)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
