@@ -39,6 +39,11 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
             .parse()
             .map_err(|_| error("the number is too large"))?;
         rest = &rest[digits..];
+        if rest.starts_with('.') || rest.starts_with(',') {
+            return Err(error(
+                "durations use whole numbers: write `1500ms` rather than `1.5s`",
+            ));
+        }
         let Some((unit, scale)) = UNITS.iter().find(|(unit, _)| rest.starts_with(unit)) else {
             return Err(error(
                 "the number has no unit; add ms, s, m or h (like `2s`)",

@@ -27,7 +27,10 @@ fn generate(steps: usize) -> String {
             let b = i - WIDTH + (i + 1) % WIDTH - i % WIDTH + WIDTH - 1;
             let b = b.min(i - 1).max(i - WIDTH);
             let _ = writeln!(text, "    needs: [s{a}, s{b}]");
-            let _ = writeln!(text, "    with:\n      value: ${{{{ steps.s{a}.outputs.value }}}}\n      who: \"hi ${{{{ inputs.who }}}}\"");
+            let _ = writeln!(
+                text,
+                "    with:\n      value: ${{{{ steps.s{a}.outputs.value }}}}\n      who: \"hi ${{{{ inputs.who }}}}\""
+            );
         } else {
             let _ = writeln!(text, "    with:\n      value: {i}");
         }
@@ -38,7 +41,10 @@ fn generate(steps: usize) -> String {
             let _ = writeln!(text, "    retry:\n      attempts: 3\n      initial: 100ms");
         }
         if i % 13 == 0 {
-            let _ = writeln!(text, "    until: outputs.value != 0\n    poll:\n      interval: 1s");
+            let _ = writeln!(
+                text,
+                "    until: outputs.value != 0\n    poll:\n      interval: 1s"
+            );
         }
     }
     text

@@ -86,7 +86,7 @@ fn find_close(text: &str) -> Option<usize> {
             Some(_) if byte == b'\\' => i += 1,
             Some(q) if byte == q => quote = None,
             None if byte == b'\'' || byte == b'"' => quote = Some(byte),
-            None if text[i..].starts_with(CLOSE) => return Some(i),
+            None if bytes[i..].starts_with(CLOSE.as_bytes()) => return Some(i),
             Some(_) | None => {}
         }
         i += 1;
@@ -285,8 +285,12 @@ impl ExprEngine {
         env.set_fuel(Some(FUEL));
         env.set_recursion_limit(64);
         env.set_undefined_behavior(UndefinedBehavior::Chainable);
+        // GitHub Actions' meaning: success() holds when every step this one
+        // depends on succeeded (a skipped one did not).
         env.add_function("success", |state: &State<'_, '_>| {
-            !status_flag(state, "upstream_failed") && !status_flag(state, "cancelled")
+            !status_flag(state, "upstream_failed")
+                && !status_flag(state, "upstream_skipped")
+                && !status_flag(state, "cancelled")
         });
         env.add_function("failure", |state: &State<'_, '_>| {
             status_flag(state, "upstream_failed")
@@ -467,8 +471,34 @@ mod tests {
             Classified::Mixed(vec![3..6, 11..14])
         );
         assert_eq!(classify("a ${{ x "), Classified::Unclosed(2));
+        // Non-ASCII text (typographic quotes pasted from elsewhere) is fine.
+        assert_eq!(
+            classify("${{ inputs.a == ‘CO’ }}"),
+            Classified::Single(" inputs.a == ‘CO’ ", 3..25)
+        );
+        assert_eq!(
+            classify("ñ ${{ inputs.ñ }} ñ ${{ 1 }}"),
+            Classified::Mixed(vec![6..17, 26..29])
+        );
         // `}}` inside quotes does not close.
         assert_eq!(classify("${{ '}}' }}"), Classified::Single(" '}}' ", 3..9));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn classify_never_panics_and_ranges_are_char_boundaries(text in "\\PC{0,40}(\\$\\{\\{\\PC{0,20}(\\}\\})?)?\\PC{0,20}") {
+            match classify(&text) {
+                Classified::Single(inner, range) => {
+                    proptest::prop_assert_eq!(&text[range], inner);
+                }
+                Classified::Mixed(ranges) => {
+                    for range in ranges {
+                        proptest::prop_assert!(text.get(range).is_some());
+                    }
+                }
+                Classified::Plain | Classified::Unclosed(_) => {}
+            }
+        }
     }
 
     #[test]

@@ -128,10 +128,7 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
         return Err(Diagnostic::new(
             Code::InputLimit,
             Span::new(0, 0),
-            format!(
-                "the file is {} bytes; the largest workflow file accepted is {MAX_FILE_BYTES} bytes",
-                file.text.len()
-            ),
+            format!("the file is larger than the {MAX_FILE_BYTES} bytes a workflow file may have"),
         )
         .help("split the workflow into smaller files"));
     }
@@ -174,6 +171,8 @@ fn parser_options() -> serde_saphyr::Options {
             max_events: MAX_NODES * 4,
         },
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
+        // Only `true` and `false` are booleans: `NO` (Norway) stays text.
+        strict_booleans: true,
         with_snippet: false,
     }
 }
@@ -185,19 +184,37 @@ fn yaml_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
         Span::new(start, start + next_char_len(&file.text, start))
     });
     let message = error.to_string();
-    let message = message
-        .lines()
-        .next()
-        .unwrap_or("invalid YAML")
-        .trim()
+    let first_line = message.lines().next().unwrap_or("invalid YAML").trim();
+    // The position is shown by the diagnostic itself.
+    let message = first_line
+        .find(" at line ")
+        .map_or(first_line, |at| &first_line[..at])
         .to_owned();
-    let budget =
-        message.contains("budget") || message.contains("depth") || message.contains("limit");
+    let budget = message.contains("budget")
+        || message.contains("recursion limit")
+        || message.contains("depth");
     if budget {
-        Diagnostic::new(Code::InputLimit, span, format!("the file cannot be loaded safely: {message}"))
+        let reason = if message.contains("Depth")
+            || message.contains("depth")
+            || message.contains("recursion")
+        {
+            format!("it nests deeper than {MAX_DEPTH} levels")
+        } else if message.contains("lias") || message.contains("nchor") {
+            "its aliases (`*name`) expand into too much data".to_owned()
+        } else {
+            "it holds too many values".to_owned()
+        };
+        Diagnostic::new(Code::InputLimit, span, format!("the file cannot be loaded safely: {reason}"))
             .help(format!(
                 "workflow files may nest at most {MAX_DEPTH} levels and hold at most {MAX_NODES} values; aliases may not expand into huge documents"
             ))
+    } else if message.contains("from_str_multiple") || message.contains("multiple documents") {
+        Diagnostic::new(
+            Code::YamlSyntax,
+            span,
+            "the file holds more than one YAML document (`---`)",
+        )
+        .help("a workflow file holds one workflow: remove the `---` line, or split the file")
     } else {
         Diagnostic::new(Code::YamlSyntax, span, format!("invalid YAML: {message}"))
             .help("check the indentation and quoting around this place; text containing `: ` or starting with `{`, `[`, `*`, `&` or `!` needs quotes")

@@ -144,6 +144,11 @@ impl<'a> Checker<'a> {
         }
 
         let mut refs = RefChecker::new(self.file, self.engine, draft, &ids, &metadata);
+        refs.set_all_ancestors(
+            (0..draft.steps.len())
+                .map(|i| plan.ancestors.get(i))
+                .collect(),
+        );
         let mut steps = Vec::with_capacity(draft.steps.len());
         for (index, step) in draft.steps.iter().enumerate() {
             let ancestors = plan.ancestors.get(index);
@@ -231,30 +236,25 @@ impl<'a> Checker<'a> {
     fn resolve_needs(&mut self, step: &DraftStep<'_>, ids: &HashMap<&str, usize>) -> Vec<usize> {
         let mut resolved = Vec::with_capacity(step.needs.len());
         for need in &step.needs {
-            match ids.get(need.value.as_str()) {
-                Some(&index) => {
-                    if !resolved.contains(&index) {
-                        resolved.push(index);
-                    }
+            if let Some(&index) = ids.get(need.value.as_str()) {
+                if !resolved.contains(&index) {
+                    resolved.push(index);
                 }
-                None => {
-                    let mut diagnostic = Diagnostic::new(
-                        Code::UnknownNeed,
-                        need.span,
-                        format!(
-                            "step `{}` needs `{}`, but there is no step `{}`",
-                            step.id.value, need.value, need.value
-                        ),
-                    )
-                    .label("no such step");
-                    diagnostic = match did_you_mean(&need.value, ids.keys().copied()) {
-                        Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
-                        None => {
-                            diagnostic.help("`needs` lists ids of other steps in this workflow")
-                        }
-                    };
-                    self.push(diagnostic);
-                }
+            } else {
+                let mut diagnostic = Diagnostic::new(
+                    Code::UnknownNeed,
+                    need.span,
+                    format!(
+                        "step `{}` needs `{}`, but there is no step `{}`",
+                        step.id.value, need.value, need.value
+                    ),
+                )
+                .label("no such step");
+                diagnostic = match did_you_mean(&need.value, ids.keys().copied()) {
+                    Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
+                    None => diagnostic.help("`needs` lists ids of other steps in this workflow"),
+                };
+                self.push(diagnostic);
             }
         }
         resolved
@@ -321,7 +321,7 @@ impl<'a> Checker<'a> {
             ValueTemplate::Literal(serde_json::Value::Object(serde_json::Map::new())),
             |node| refs.template(node, Place::With),
         );
-        if let (Some(metadata), Some(uses)) = (metadata, &step.uses) {
+        if let (Some(metadata), Some(uses), false) = (metadata, &step.uses, step.with_invalid) {
             let mut found = Vec::new();
             let anchor = step.with_key.unwrap_or(step.id.span);
             with_schema::check_with(
@@ -369,13 +369,13 @@ impl<'a> Checker<'a> {
             }),
         };
         let Some(until) = until else {
-            if let Some(poll) = step.poll {
-                if step.until.is_none() {
-                    self.push(
+            if let Some(poll) = step.poll
+                && step.until.is_none()
+            {
+                self.push(
                         Diagnostic::new(Code::MissingKey, poll.key, format!("step `{}` has `poll` but no `until`", step.id.value))
                             .help("`poll` says how often to re-run the step until a condition holds; add `until:` with that condition, e.g. `until: outputs.status != 'pending'`"),
                     );
-                }
             }
             return None;
         };

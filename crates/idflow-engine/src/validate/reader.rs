@@ -11,6 +11,9 @@ use crate::yaml::{Node, NodeKind};
 #[derive(Debug, Default)]
 pub(crate) struct Reader {
     pub(crate) diagnostics: Diagnostics,
+    /// Keys already suggested for a misspelt key, by map: a missing
+    /// required key that was suggested is not reported again.
+    suggested: std::collections::HashSet<(usize, &'static str)>,
 }
 
 /// The entries of a map, after unknown and duplicate keys were reported.
@@ -51,7 +54,7 @@ impl Reader {
         node: &'a Node,
         what: &str,
         anchor: Span,
-        known: &[&str],
+        known: &[&'static str],
     ) -> Option<Fields<'a>> {
         let entries = self.map_entries(node, what)?;
         let mut fields = Fields {
@@ -70,7 +73,10 @@ impl Reader {
             )
             .label("unknown key");
             diagnostic = match did_you_mean(&key.value, known.iter().copied()) {
-                Some(close) => diagnostic.help(format!("did you mean `{close}`?")),
+                Some(close) => {
+                    self.suggested.insert((anchor.start, close));
+                    diagnostic.help(format!("did you mean `{close}`?"))
+                }
                 None => diagnostic.help(format!("the keys allowed here are: {}", list(known))),
             };
             self.push(diagnostic);
@@ -129,7 +135,8 @@ impl Reader {
                 node.span,
                 format!("{expected}, but this is {}", node.kind.describe()),
             )
-            .label(format!("this is {}", node.kind.describe())),
+            .label(format!("this is {}", node.kind.describe()))
+            .help(shape_help(expected, &node.kind)),
         );
     }
 
@@ -157,38 +164,41 @@ impl Reader {
     }
 
     pub(crate) fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
-        match &node.kind {
-            NodeKind::String(s) => Some(Spanned::new(s.clone(), node.span)),
-            _ => {
-                self.wrong_type(node, &format!("{what} must be text"));
-                None
-            }
+        if let NodeKind::String(s) = &node.kind {
+            Some(Spanned::new(s.clone(), node.span))
+        } else {
+            self.wrong_type(node, &format!("{what} must be text"));
+            None
         }
     }
 
     pub(crate) fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
-        match &node.kind {
-            NodeKind::Bool(b) => Some(*b),
-            _ => {
-                self.push(
-                    Diagnostic::new(
-                        Code::WrongType,
-                        node.span,
-                        format!(
-                            "{what} must be `true` or `false`, but this is {}",
-                            node.kind.describe()
-                        ),
-                    )
-                    .help("write true or false without quotes"),
-                );
-                None
-            }
+        if let NodeKind::Bool(b) = &node.kind {
+            Some(*b)
+        } else {
+            self.push(
+                Diagnostic::new(
+                    Code::WrongType,
+                    node.span,
+                    format!(
+                        "{what} must be `true` or `false`, but this is {}",
+                        node.kind.describe()
+                    ),
+                )
+                .help("write true or false without quotes"),
+            );
+            None
         }
     }
 
     pub(crate) fn integer(&mut self, node: &Node, what: &str) -> Option<i128> {
         match &node.kind {
             NodeKind::Int(i) => Some(*i),
+            // A whole number too large for an integer is read as a float.
+            #[allow(clippy::cast_possible_truncation)]
+            NodeKind::Float(f) if f.fract() == 0.0 => {
+                Some(if *f > 0.0 { i128::MAX } else { i128::MIN })
+            }
             _ => {
                 self.wrong_type(node, &format!("{what} must be a whole number"));
                 None
@@ -275,6 +285,25 @@ impl Reader {
                 Vec::new()
             }
         }
+    }
+}
+
+/// How to write a value of the expected shape, given what was written.
+fn shape_help(expected: &str, actual: &NodeKind) -> String {
+    let wants = |word: &str| expected.contains(word);
+    match actual {
+        NodeKind::Seq(_) if wants("map") => {
+            "write `key: value` lines indented under the key, not `- ` list items".to_owned()
+        }
+        NodeKind::Map(_) | NodeKind::String(_) if wants("list") => {
+            "write a list as `[a, b]`, or as one `- item` per line".to_owned()
+        }
+        NodeKind::Int(_) | NodeKind::Float(_) | NodeKind::Bool(_) if wants("text") => {
+            "put the value in quotes to make it text".to_owned()
+        }
+        NodeKind::String(_) if wants("number") => "write the number without quotes".to_owned(),
+        NodeKind::Null => "give it a value, or remove the key".to_owned(),
+        _ => "see docs/workflow-format.md for how this key is written".to_owned(),
     }
 }
 

@@ -46,6 +46,9 @@ pub(crate) struct RefChecker<'a> {
     ids: &'a HashMap<&'a str, usize>,
     metadata: &'a [Option<&'a StepMetadata>],
     current: Option<(usize, Option<&'a FixedBitSet>)>,
+    /// What runs before each step (filled as steps are visited; used to
+    /// tell "runs later" from "may not have run").
+    ancestors_of: Vec<Option<&'a FixedBitSet>>,
     used: Used,
 }
 
@@ -66,6 +69,7 @@ impl<'a> RefChecker<'a> {
             ids,
             metadata,
             current: None,
+            ancestors_of: Vec::new(),
             used: Used {
                 inputs: HashSet::new(),
                 secrets: HashSet::new(),
@@ -78,6 +82,11 @@ impl<'a> RefChecker<'a> {
     /// (`None` when the graph has a cycle: upstream checks are skipped).
     pub(crate) fn set_step(&mut self, index: usize, ancestors: Option<&'a FixedBitSet>) {
         self.current = Some((index, ancestors));
+    }
+
+    /// What runs before each step, for messages about steps that run later.
+    pub(crate) fn set_all_ancestors(&mut self, all: Vec<Option<&'a FixedBitSet>>) {
+        self.ancestors_of = all;
     }
 
     pub(crate) fn finish(self) -> Used {
@@ -164,6 +173,7 @@ impl<'a> RefChecker<'a> {
                 }
             }
             NodeKind::Map(entries) => {
+                self.report_duplicate_keys(entries);
                 let entries: Vec<(String, ValueTemplate)> = entries
                     .iter()
                     .map(|(key, value)| {
@@ -186,6 +196,27 @@ impl<'a> RefChecker<'a> {
         }
     }
 
+    fn report_duplicate_keys(&mut self, entries: &[(Node, Node)]) {
+        let mut seen: HashMap<String, Span> = HashMap::with_capacity(entries.len());
+        for (key, _) in entries {
+            let text = key.key_text().unwrap_or_default();
+            if let Some(first) = seen.get(&text) {
+                self.used.diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateKey,
+                        key.span,
+                        format!("`{text}` appears twice in this map"),
+                    )
+                    .label("second time")
+                    .related(*first, "first time")
+                    .help("keep one of them: only one value can be used"),
+                );
+            } else {
+                seen.insert(text, key.span);
+            }
+        }
+    }
+
     /// The file span of `range` of a string node's value.
     fn locate(&self, node: &Node, text: &str, range: std::ops::Range<usize>) -> Span {
         let written = self
@@ -196,11 +227,11 @@ impl<'a> RefChecker<'a> {
         let wanted = text.get(range.clone()).unwrap_or("");
         let trimmed = wanted.trim();
         let offset_in_wanted = wanted.find(trimmed).unwrap_or(0);
-        if !trimmed.is_empty() {
-            if let Some(at) = written.find(trimmed) {
-                let start = node.span.start + at;
-                return Span::new(start, start + trimmed.len());
-            }
+        if !trimmed.is_empty()
+            && let Some(at) = written.find(trimmed)
+        {
+            let start = node.span.start + at;
+            return Span::new(start, start + trimmed.len());
         }
         let _ = offset_in_wanted;
         node.span
@@ -211,6 +242,20 @@ impl<'a> RefChecker<'a> {
         let references = match self.engine.references(source) {
             Ok(references) => references,
             Err(error) => {
+                // What the broken expression seems to read is not reported
+                // as unused on top of the syntax error.
+                for (prefix, used) in [
+                    ("inputs.", &mut self.used.inputs),
+                    ("secrets.", &mut self.used.secrets),
+                ] {
+                    for (at, _) in source.match_indices(prefix) {
+                        let name: String = source[at + prefix.len()..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        used.insert(name);
+                    }
+                }
                 self.used.diagnostics.push(
                     Diagnostic::new(Code::ExpressionSyntax, span, format!("the expression `{}` does not parse: {}", source.trim(), error.message))
                         .label("here")
@@ -228,16 +273,33 @@ impl<'a> RefChecker<'a> {
 
     fn reference_span(source: &str, span: Span, reference: &str) -> Span {
         // Point at the reference inside the expression when it is written
-        // as a dotted path.
-        match source.trim().find(reference) {
-            Some(at) if span.len() >= source.trim().len() => span.sub(at, at + reference.len()),
-            _ => span,
+        // as a dotted path (a whole path: `steps.check` is not the start of
+        // `steps.check_doc`).
+        let source = source.trim();
+        if span.len() < source.len() {
+            return span;
         }
+        let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        source
+            .match_indices(reference)
+            .find(|(at, _)| {
+                let before_ok = source[..*at]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !is_ident(c) && c != '.');
+                let after_ok = source[at + reference.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !is_ident(c));
+                before_ok && after_ok
+            })
+            .map_or(span, |(at, _)| span.sub(at, at + reference.len()))
     }
 
     fn check_reference(&mut self, reference: &str, source: &str, span: Span, place: Place) {
         let parts: Vec<&str> = reference.split('.').collect();
         let head = parts[0];
+        let whole_span = Self::reference_span(source, span, reference);
         let span = Self::reference_span(source, span, &parts[..parts.len().min(2)].join("."));
         let push = |this: &mut Self, code: Code, message: String, help: String| {
             this.used
@@ -291,7 +353,7 @@ impl<'a> RefChecker<'a> {
                     );
                 }
             }
-            "steps" => self.check_step_reference(&parts, span, place),
+            "steps" => self.check_step_reference(&parts, span, whole_span, place),
             name if STATUS_FUNCTIONS.contains(&name) => {
                 if place != Place::If {
                     push(
@@ -303,7 +365,7 @@ impl<'a> RefChecker<'a> {
                 }
             }
             name if GLOBAL_FUNCTIONS.contains(&name) => {}
-            "attempt" if place != Place::WorkflowOutput => {}
+            "attempt" if matches!(place, Place::With | Place::Until) => {}
             "run" => {
                 if parts.get(1).is_some_and(|p| *p != "id") {
                     push(
@@ -315,49 +377,55 @@ impl<'a> RefChecker<'a> {
                 }
             }
             "outputs" if place == Place::Until => {
-                if let (Some(name), Some((index, _))) = (parts.get(1), self.current) {
-                    if let Some(metadata) = self.metadata[index] {
-                        if !metadata.has_output(name) {
-                            let names: Vec<&str> =
-                                metadata.outputs.iter().map(|o| o.name.as_str()).collect();
-                            let help = suggest(
-                                name,
-                                &names,
-                                &format!("{} outputs: {}", metadata.name, names.join(", ")),
-                            );
-                            push(
-                                self,
-                                Code::UnknownOutput,
-                                format!("step type {} has no output `{name}`", metadata.name),
-                                help,
-                            );
-                        }
-                    }
+                if let (Some(name), Some((index, _))) = (parts.get(1), self.current)
+                    && let Some(metadata) = self.metadata[index]
+                    && !metadata.has_output(name)
+                {
+                    let names: Vec<&str> =
+                        metadata.outputs.iter().map(|o| o.name.as_str()).collect();
+                    let help = suggest(
+                        name,
+                        &names,
+                        &format!("{} outputs: {}", metadata.name, names.join(", ")),
+                    );
+                    push(
+                        self,
+                        Code::UnknownOutput,
+                        format!("step type {} has no output `{name}`", metadata.name),
+                        help,
+                    );
                 }
             }
             _ => {
                 let mut allowed = vec!["inputs", "secrets", "steps", "run"];
-                if place != Place::WorkflowOutput {
+                if matches!(place, Place::With | Place::Until) {
                     allowed.push("attempt");
                 }
                 if place == Place::Until {
                     allowed.push("outputs");
                 }
-                let message = match head {
-                    "outputs" => {
-                        "`outputs` (a step's own outputs) can only be read in `until`".to_owned()
-                    }
-                    "attempt" => {
-                        "`attempt` is a step's attempt number; the workflow's outputs have none"
-                            .to_owned()
-                    }
-                    _ => format!("`{head}` is not something an expression can read"),
-                };
-                let help = match did_you_mean(head, allowed.iter().copied()) {
-                    Some(close) => format!("did you mean `{close}`?"),
-                    None => format!(
-                        "expressions here can read {}; text needs quotes: `'{head}'`",
-                        allowed.join(", ")
+                let (message, help) = match head {
+                    "outputs" => (
+                        "`outputs` (a step's own outputs) can only be read in `until`".to_owned(),
+                        "elsewhere, read a step's outputs as `steps.<id>.outputs.<name>`".to_owned(),
+                    ),
+                    "attempt" => (
+                        "`attempt` (the number of the current attempt) is only known in a step's `with` and `until`".to_owned(),
+                        "read it in `with` or `until`, or remove it".to_owned(),
+                    ),
+                    "null" | "nil" | "None" => (
+                        format!("`{head}` is not a value in expressions"),
+                        "write `none` for no value, e.g. `steps.a.outputs.x is none`".to_owned(),
+                    ),
+                    _ => (
+                        format!("`{head}` is not something an expression can read"),
+                        match did_you_mean(head, allowed.iter().copied()) {
+                            Some(close) => format!("did you mean `{close}`?"),
+                            None => format!(
+                                "expressions here can read {}; text needs quotes: `'{head}'`",
+                                allowed.join(", ")
+                            ),
+                        },
                     ),
                 };
                 push(self, Code::UnknownReference, message, help);
@@ -365,7 +433,7 @@ impl<'a> RefChecker<'a> {
         }
     }
 
-    fn check_step_reference(&mut self, parts: &[&str], span: Span, place: Place) {
+    fn check_step_reference(&mut self, parts: &[&str], span: Span, whole_span: Span, place: Place) {
         let Some(name) = parts.get(1) else { return };
         let Some(&target) = self.ids.get(name) else {
             self.used.diagnostics.push(
@@ -382,10 +450,11 @@ impl<'a> RefChecker<'a> {
             );
             return;
         };
-        if place != Place::WorkflowOutput {
-            if let Some((current, ancestors)) = self.current {
-                if target == current {
-                    self.used.diagnostics.push(
+        if place != Place::WorkflowOutput
+            && let Some((current, ancestors)) = self.current
+        {
+            if target == current {
+                self.used.diagnostics.push(
                         Diagnostic::new(Code::NotUpstream, span, format!("step `{name}` reads its own outputs"))
                             .help(if place == Place::Until {
                                 "in `until`, read this step's outputs as `outputs.<name>`".to_owned()
@@ -393,48 +462,60 @@ impl<'a> RefChecker<'a> {
                                 "a step's outputs exist only after it ran; use them in a later step, or in `until` as `outputs.<name>`".to_owned()
                             }),
                     );
-                    return;
-                }
-                if let Some(ancestors) = ancestors {
-                    if !ancestors.contains(target) {
-                        let current_id = self.step_ids[current];
-                        self.used.diagnostics.push(
-                            Diagnostic::new(
+                return;
+            }
+            if let Some(ancestors) = ancestors
+                && !ancestors.contains(target)
+            {
+                let current_id = self.step_ids[current];
+                let downstream = self
+                    .ancestors_of
+                    .get(target)
+                    .is_some_and(|a| a.is_some_and(|a| a.contains(current)));
+                let diagnostic = if downstream {
+                    Diagnostic::new(
                                 Code::NotUpstream,
                                 span,
-                                format!("step `{current_id}` reads step `{name}`, which may not have run yet"),
+                                format!("step `{current_id}` reads step `{name}`, which runs after it"),
                             )
-                            .help(format!("add `needs: [{name}]` to step `{current_id}` so that `{name}` runs first")),
-                        );
-                        return;
-                    }
-                }
+                            .help(format!("`{name}` needs `{current_id}`, so its outputs do not exist yet; read them in a step that needs `{name}`, or in the workflow's `outputs`"))
+                } else {
+                    Diagnostic::new(
+                        Code::NotUpstream,
+                        span,
+                        format!(
+                            "step `{current_id}` reads step `{name}`, which may not have run yet"
+                        ),
+                    )
+                    .help(format!(
+                        "add `{name}` to the `needs` of step `{current_id}` so that it runs first"
+                    ))
+                };
+                self.used.diagnostics.push(diagnostic);
+                return;
             }
         }
         match parts.get(2) {
             None | Some(&"status") => {}
             Some(&"outputs") => {
-                if let (Some(output), Some(metadata)) = (parts.get(3), self.metadata[target]) {
-                    if !metadata.has_output(output) {
-                        let names: Vec<&str> =
-                            metadata.outputs.iter().map(|o| o.name.as_str()).collect();
-                        let fallback = if names.is_empty() {
-                            format!("{} has no outputs", metadata.name)
-                        } else {
-                            format!("{} outputs: {}", metadata.name, names.join(", "))
-                        };
-                        self.used.diagnostics.push(
-                            Diagnostic::new(
-                                Code::UnknownOutput,
-                                span.sub(0, span.len()),
-                                format!(
-                                    "step `{name}` ({}) has no output `{output}`",
-                                    metadata.name
-                                ),
-                            )
-                            .help(suggest(output, &names, &fallback)),
-                        );
-                    }
+                if let (Some(output), Some(metadata)) = (parts.get(3), self.metadata[target])
+                    && !metadata.has_output(output)
+                {
+                    let names: Vec<&str> =
+                        metadata.outputs.iter().map(|o| o.name.as_str()).collect();
+                    let fallback = if names.is_empty() {
+                        format!("{} has no outputs", metadata.name)
+                    } else {
+                        format!("{} outputs: {}", metadata.name, names.join(", "))
+                    };
+                    self.used.diagnostics.push(
+                        Diagnostic::new(
+                            Code::UnknownOutput,
+                            whole_span,
+                            format!("step `{name}` ({}) has no output `{output}`", metadata.name),
+                        )
+                        .help(suggest(output, &names, &fallback)),
+                    );
                 }
             }
             Some(other) => {

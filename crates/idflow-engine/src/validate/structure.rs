@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Backoff, InputType, Jitter, RetryPolicy};
 use crate::source::{Span, Spanned};
-use crate::validate::reader::{Reader, is_identifier, list, to_identifier};
+use crate::validate::reader::{Reader, is_identifier, to_identifier};
 use crate::yaml::{Node, NodeKind};
 
 /// The keys of the top level.
@@ -39,6 +39,9 @@ pub(crate) const INPUT_KEYS: &[&str] = &["type", "required", "default", "descrip
 pub(crate) const RETRY_KEYS: &[&str] = &["attempts", "backoff", "initial", "max", "jitter"];
 /// The keys of `poll`.
 pub(crate) const POLL_KEYS: &[&str] = &["interval", "backoff", "max_interval", "timeout"];
+/// The most steps a workflow may have (validation keeps, per step, the set
+/// of steps before it: memory grows with the square of this).
+pub(crate) const MAX_STEPS: usize = 20_000;
 /// The input types.
 pub(crate) const INPUT_TYPES: &[&str] = &["string", "number", "boolean", "file", "object"];
 
@@ -71,6 +74,8 @@ pub(crate) struct DraftStep<'a> {
     pub(crate) condition: Option<&'a Node>,
     pub(crate) with: Option<&'a Node>,
     pub(crate) with_key: Option<Span>,
+    /// `with` was written but is not a map (already reported).
+    pub(crate) with_invalid: bool,
     pub(crate) retry: RetryPolicy,
     pub(crate) timeout: Option<Duration>,
     pub(crate) until: Option<&'a Node>,
@@ -188,11 +193,18 @@ fn check_identifier(reader: &mut Reader, name: &Spanned<String>, what: &str) -> 
             name.span,
             format!("the {what} `{}` is not a valid name", name.value),
         )
-        .help(format!(
-            "names are read in expressions (like `{what}s.{}`), so they use letters, digits and `_` only, and do not start with a digit: try `{}`",
-            to_identifier(&name.value),
-            to_identifier(&name.value)
-        )),
+        .help(if what == "output" {
+            format!(
+                "names use letters, digits and `_` only, and do not start with a digit: try `{}`",
+                to_identifier(&name.value)
+            )
+        } else {
+            format!(
+                "names are read in expressions (like `{what}s.{}`), so they use letters, digits and `_` only, and do not start with a digit: try `{}`",
+                to_identifier(&name.value),
+                to_identifier(&name.value)
+            )
+        }),
     );
     false
 }
@@ -209,10 +221,11 @@ fn read_inputs(reader: &mut Reader, node: &Node) -> Vec<DraftInput> {
             continue;
         };
         let kind = match fields.get("type") {
-            Some(node) => match reader.choice(node, &format!("the type of {what}"), INPUT_TYPES) {
-                Some(text) => input_type(text),
-                None => continue,
-            },
+            // An unknown type is reported; the input is kept (as text) so
+            // that expressions reading it are not reported too.
+            Some(node) => reader
+                .choice(node, &format!("the type of {what}"), INPUT_TYPES)
+                .map_or(InputType::String, input_type),
             None => InputType::String,
         };
         let default = fields.get("default").and_then(|node| {
@@ -334,6 +347,20 @@ fn read_steps<'a>(reader: &mut Reader, node: &'a Node, key: Span) -> Vec<DraftSt
     let Some(entries) = reader.map_entries(node, "`steps`") else {
         return Vec::new();
     };
+    if entries.len() > MAX_STEPS {
+        reader.push(
+            Diagnostic::new(
+                Code::InputLimit,
+                key,
+                format!(
+                    "the workflow has {} steps; at most {MAX_STEPS} are accepted",
+                    entries.len()
+                ),
+            )
+            .help("split the work into several workflows"),
+        );
+        return Vec::new();
+    }
     if entries.is_empty() {
         reader.push(
             Diagnostic::new(Code::MissingKey, key, "the workflow has no steps")
@@ -408,7 +435,11 @@ fn read_step<'a>(
     let until = fields
         .get("until")
         .filter(|node| condition_shape(reader, node, "`until`"));
+    let with_invalid = fields
+        .get("with")
+        .is_some_and(|node| !matches!(node.kind, NodeKind::Map(_) | NodeKind::Null));
     Some(DraftStep {
+        with_invalid,
         with_key: fields.key_span("with"),
         id,
         uses,
@@ -463,9 +494,10 @@ fn read_retry(reader: &mut Reader, node: &Node, step: &str, key: Span) -> RetryP
         return policy;
     };
     policy.attempts = 3;
-    if let Some(node) = fields.get("attempts") {
-        if let Some(attempts) = reader.integer(node, "`retry.attempts`") {
-            match u32::try_from(attempts) {
+    if let Some(node) = fields.get("attempts")
+        && let Some(attempts) = reader.integer(node, "`retry.attempts`")
+    {
+        match u32::try_from(attempts) {
                 Ok(n) if (1..=RetryPolicy::MAX_ATTEMPTS).contains(&n) => policy.attempts = n,
                 _ => reader.push(
                     Diagnostic::new(
@@ -476,7 +508,6 @@ fn read_retry(reader: &mut Reader, node: &Node, step: &str, key: Span) -> RetryP
                     .help("attempts counts the first try too: `attempts: 3` means one try and up to two retries"),
                 ),
             }
-        }
     }
     if let Some(node) = fields.get("backoff") {
         match reader.choice(node, "`retry.backoff`", &["fixed", "exponential"]) {
@@ -485,20 +516,23 @@ fn read_retry(reader: &mut Reader, node: &Node, step: &str, key: Span) -> RetryP
             None => {}
         }
     }
-    if let Some(node) = fields.get("initial") {
-        if let Some(initial) = reader.duration(node, "`retry.initial`") {
-            policy.initial = initial;
-        }
+    if let Some(node) = fields.get("initial")
+        && let Some(initial) = reader.duration(node, "`retry.initial`")
+    {
+        policy.initial = initial;
     }
-    if let Some(node) = fields.get("max") {
-        if let Some(max) = reader.duration(node, "`retry.max`") {
-            policy.max = max;
-            if max < policy.initial {
-                reader.push(
+    if let Some(node) = fields.get("max")
+        && let Some(max) = reader.duration(node, "`retry.max`")
+    {
+        policy.max = max;
+        if fields.get("initial").is_none() {
+            // The default first wait gives way to a shorter maximum.
+            policy.initial = policy.initial.min(max);
+        } else if max < policy.initial {
+            reader.push(
                     Diagnostic::new(Code::OutOfRange, node.span, "`retry.max` is shorter than `retry.initial`")
                         .help("the longest wait cannot be shorter than the first one: raise `max` or lower `initial`"),
                 );
-            }
         }
     }
     if let Some(node) = fields.get("jitter") {
@@ -548,28 +582,24 @@ fn read_poll(reader: &mut Reader, node: &Node, step: &str, key: Span) -> Option<
                         node.span,
                         "`poll.backoff` must be `fixed`, `exponential` or a factor like `1.5`",
                     )
-                    .help(format!(
-                        "write one of {} or a number between 1 and 10",
-                        list(&["fixed", "exponential"])
-                    )),
+                    .help("write `fixed`, `exponential`, or a number between 1 and 10"),
                 );
                 None
             }
         };
     }
-    if let (Some(interval), Some(max)) = (poll.interval, poll.max_interval) {
-        if max < interval {
-            if let Some(node) = fields.get("max_interval") {
-                reader.push(
-                    Diagnostic::new(
-                        Code::OutOfRange,
-                        node.span,
-                        "`poll.max_interval` is shorter than `poll.interval`",
-                    )
-                    .help("raise `max_interval` or lower `interval`"),
-                );
-            }
-        }
+    if let (Some(interval), Some(max)) = (poll.interval, poll.max_interval)
+        && max < interval
+        && let Some(node) = fields.get("max_interval")
+    {
+        reader.push(
+            Diagnostic::new(
+                Code::OutOfRange,
+                node.span,
+                "`poll.max_interval` is shorter than `poll.interval`",
+            )
+            .help("raise `max_interval` or lower `interval`"),
+        );
     }
     Some(poll)
 }

@@ -24,24 +24,23 @@ pub(crate) fn check_with(
     uses: &str,
     out: &mut Vec<Diagnostic>,
 ) {
-    let cx = Context { step, uses };
-    match with {
-        Some(node) => cx.check(node, schema, "with", out, true),
-        None => {
-            let required = required_keys(schema);
-            if !required.is_empty() {
-                out.push(
-                    Diagnostic::new(
-                        Code::MissingWithKey,
-                        anchor,
-                        format!(
-                            "step `{step}` ({uses}) needs `with` and its {}",
-                            quote_list(&required)
-                        ),
-                    )
-                    .help(format!("add `with:` with {}", example_keys(&required))),
-                );
-            }
+    let cx = Context { step, uses, anchor };
+    if let Some(node) = with {
+        cx.check(node, schema, "with", out, true)
+    } else {
+        let required = required_keys(schema);
+        if !required.is_empty() {
+            out.push(
+                Diagnostic::new(
+                    Code::MissingWithKey,
+                    anchor,
+                    format!(
+                        "step `{step}` ({uses}) needs `with` and its {}",
+                        quote_list(&required)
+                    ),
+                )
+                .help(format!("add `with:` with {}", example_keys(&required))),
+            );
         }
     }
 }
@@ -49,6 +48,8 @@ pub(crate) fn check_with(
 struct Context<'a> {
     step: &'a str,
     uses: &'a str,
+    /// Where `with` is written (the key), for a missing top-level key.
+    anchor: Span,
 }
 
 fn required_keys(schema: &Value) -> Vec<&str> {
@@ -109,10 +110,13 @@ impl Context<'_> {
             return;
         };
         if let NodeKind::String(text) = &node.kind {
-            match classify(text) {
-                Classified::Single(..) => return,
-                Classified::Unclosed(_) => return, // reported by the expression check
-                Classified::Plain | Classified::Mixed(_) => {}
+            // A single expression has no type until run time; an unclosed
+            // one is reported by the expression check.
+            if matches!(
+                classify(text),
+                Classified::Single(..) | Classified::Unclosed(_)
+            ) {
+                return;
             }
         }
         for key in ["anyOf", "oneOf"] {
@@ -174,43 +178,43 @@ impl Context<'_> {
             }
         }
         let value = node.to_json();
-        if let Some(choices) = schema.get("enum").and_then(Value::as_array) {
-            if !choices.contains(&value) {
-                let names: Vec<String> = choices
-                    .iter()
-                    .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
-                    .collect();
-                let close = value
-                    .as_str()
-                    .and_then(|v| did_you_mean(v, names.iter().map(String::as_str)));
-                out.push(
-                    Diagnostic::new(
-                        Code::WithType,
-                        node.span,
-                        format!("`{path}` of step `{}` cannot be {value}", self.step),
-                    )
-                    .help(match close {
-                        Some(close) => {
-                            format!("did you mean `{close}`? (one of {})", names.join(", "))
-                        }
-                        None => format!("write one of: {}", names.join(", ")),
-                    }),
-                );
-                return;
-            }
+        if let Some(choices) = schema.get("enum").and_then(Value::as_array)
+            && !choices.contains(&value)
+        {
+            let names: Vec<String> = choices
+                .iter()
+                .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
+                .collect();
+            let close = value
+                .as_str()
+                .and_then(|v| did_you_mean(v, names.iter().map(String::as_str)));
+            out.push(
+                Diagnostic::new(
+                    Code::WithType,
+                    node.span,
+                    format!("`{path}` of step `{}` cannot be {value}", self.step),
+                )
+                .help(match close {
+                    Some(close) => {
+                        format!("did you mean `{close}`? (one of {})", names.join(", "))
+                    }
+                    None => format!("write one of: {}", names.join(", ")),
+                }),
+            );
+            return;
         }
-        if let Some(expected) = schema.get("const") {
-            if expected != &value {
-                out.push(
-                    Diagnostic::new(
-                        Code::WithType,
-                        node.span,
-                        format!("`{path}` of step `{}` must be {expected}", self.step),
-                    )
-                    .help(self.help_for(schema, path)),
-                );
-                return;
-            }
+        if let Some(expected) = schema.get("const")
+            && expected != &value
+        {
+            out.push(
+                Diagnostic::new(
+                    Code::WithType,
+                    node.span,
+                    format!("`{path}` of step `{}` must be {expected}", self.step),
+                )
+                .help(self.help_for(schema, path)),
+            );
+            return;
         }
         if let Some(number) = value.as_f64() {
             let below = schema
@@ -312,7 +316,6 @@ impl Context<'_> {
             .filter(|key| !present.iter().any(|p| p == key))
             .collect();
         if !missing.is_empty() {
-            let anchor = Span::new(node.span.start, node.span.start);
             let where_ = if top {
                 "`with`".to_owned()
             } else {
@@ -320,7 +323,7 @@ impl Context<'_> {
             };
             let mut diagnostic = Diagnostic::new(
                 Code::MissingWithKey,
-                node_anchor(node, anchor),
+                if top { self.anchor } else { node.span },
                 format!(
                     "{where_} of step `{}` ({}) lacks the required {}",
                     self.step,
@@ -350,14 +353,6 @@ impl Context<'_> {
             Some(description) => format!("`{path}`: {}", first_sentence(description)),
             None => format!("see `idflow steps` for the inputs of {}", self.uses),
         }
-    }
-}
-
-fn node_anchor(node: &Node, fallback: Span) -> Span {
-    if node.span.is_empty() {
-        fallback
-    } else {
-        node.span
     }
 }
 
