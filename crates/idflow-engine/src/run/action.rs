@@ -161,8 +161,9 @@ pub enum Action {
         /// Attempts started so far.
         attempt: u32,
     },
-    /// The run is over; nothing more will happen.
-    FinishRun(RunOutcome),
+    /// The run is over; nothing more will happen. (Boxed: actions are
+    /// buffered, and this one is rare and large.)
+    FinishRun(Box<RunOutcome>),
 }
 
 #[cfg(test)]

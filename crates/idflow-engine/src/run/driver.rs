@@ -17,9 +17,11 @@
 //!   (`run_id`, `workflow`) and per attempt (`run_id`, `step`, `attempt`).
 //!   Nothing the driver logs or reports carries a secret.
 
+use std::future::Future;
 use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +29,7 @@ use futures::FutureExt;
 use idflow_core::{Outputs, Redactor, Step, StepContext, StepError, StepRegistry};
 use time::OffsetDateTime;
 use tokio::task::{AbortHandle, JoinSet};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -154,14 +156,20 @@ impl Runner {
         self.inner.program.workflow()
     }
 
-    /// Runs the workflow to the end and reports how it went.
-    pub async fn run(&self, request: RunRequest) -> RunResult {
-        self.run_recorded(request, Discard).await.0
+    /// Runs the workflow to the end and reports how it went. The future
+    /// owns everything it needs: `tokio::spawn(runner.run(request))` works.
+    pub fn run(&self, request: RunRequest) -> impl Future<Output = RunResult> + Send + 'static {
+        self.run_recorded(request, Discard)
+            .map(|(result, _)| result)
     }
 
     /// Runs the workflow, handing every event to `sink`, and gives the sink
     /// back with the result.
-    pub async fn run_recorded<S: EventSink>(&self, request: RunRequest, sink: S) -> (RunResult, S) {
+    pub fn run_recorded<S: EventSink + 'static>(
+        &self,
+        request: RunRequest,
+        sink: S,
+    ) -> impl Future<Output = (RunResult, S)> + Send + 'static {
         let run_id: Arc<str> = request
             .run_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
@@ -173,42 +181,42 @@ impl Runner {
         for value in request.secrets.values() {
             redactor.add(value);
         }
-        let span = tracing::info_span!(
-            "run",
-            run_id = %run_id,
-            workflow = %self.inner.program.workflow().name
-        );
-        let driver = Driver {
-            runner: &self.inner,
-            machine: Machine::new(Arc::clone(&self.inner.program), request.secrets),
-            sink,
-            run_id: Arc::clone(&run_id),
-            base_dir: request.base_dir,
-            redactor,
-            observer: request.observer,
-            attempts: JoinSet::new(),
-            abort_handles: vec![None; self.inner.ids.len()],
-            timers: Vec::new(),
-            start: Instant::now(),
-            actions: Vec::new(),
-            batch: Vec::new(),
-        };
+        let workflow = self.inner.program.workflow();
+        let span = tracing::info_span!("run", run_id = %run_id, workflow = %workflow.name);
         let started = Event::new(
             Duration::ZERO,
             EventKind::RunStarted {
-                workflow: self.inner.program.workflow().name.clone(),
+                workflow: workflow.name.clone(),
                 run_id: run_id.to_string(),
                 inputs: Arc::new(request.inputs),
                 seed,
                 max_concurrency: request.max_concurrency,
             },
         );
+        let mut driver = Driver {
+            runner: Arc::clone(&self.inner),
+            machine: Machine::new(Arc::clone(&self.inner.program), request.secrets),
+            sink,
+            run_id,
+            base_dir: request.base_dir,
+            redactor,
+            observer: request.observer,
+            attempts: None,
+            abort_handles: vec![None; self.inner.ids.len()],
+            timers: Vec::new(),
+            alarm: None,
+            start: Instant::now(),
+            wall_start: OffsetDateTime::now_utc(),
+            actions: Vec::new(),
+            batch: Vec::new(),
+        };
         let signals = Signals {
             cancel: request.cancel,
             force: request.force_cancel,
-            run_deadline: None,
+            run_deadline: workflow.timeout.map(|timeout| driver.start + timeout),
         };
-        driver.drive(started, signals).instrument(span).await
+        driver.apply(&started);
+        driver.drive(signals).instrument(span)
     }
 }
 
@@ -330,36 +338,36 @@ struct Signals {
 }
 
 /// One run in progress.
-struct Driver<'r, S> {
-    runner: &'r RunnerInner,
+struct Driver<S> {
+    runner: Arc<RunnerInner>,
     machine: Machine,
     sink: S,
     run_id: Arc<str>,
     base_dir: PathBuf,
     redactor: Redactor,
     observer: Option<Arc<dyn RunObserver>>,
-    attempts: JoinSet<AttemptEnd>,
+    /// The attempts' tasks (none while the run is parked).
+    attempts: Option<JoinSet<AttemptEnd>>,
     /// The running attempt's task of each step.
     abort_handles: Vec<Option<AbortHandle>>,
     timers: Vec<(TimerId, Instant)>,
+    /// One sleep, reset to the next timer or the run's deadline (made on
+    /// the first wait).
+    alarm: Option<Pin<Box<Sleep>>>,
+    /// When the run started (event times are offsets from it).
     start: Instant,
+    /// The same, on the wall clock (for the result).
+    wall_start: OffsetDateTime,
     /// Actions to perform.
     actions: Vec<Action>,
     /// The actions being performed (kept to reuse its allocation).
     batch: Vec<Action>,
 }
 
-impl<S: EventSink> Driver<'_, S> {
-    async fn drive(mut self, started: Event, mut signals: Signals) -> (RunResult, S) {
-        let wall_start = OffsetDateTime::now_utc();
-        self.start = Instant::now();
-        signals.run_deadline = self
-            .machine
-            .program()
-            .workflow()
-            .timeout
-            .map(|timeout| self.start + timeout);
-        self.apply(&started);
+impl<S: EventSink> Driver<S> {
+    /// Runs until the machine finishes. The run started when the driver
+    /// was made (its `RunStarted` is applied already).
+    async fn drive(mut self, mut signals: Signals) -> (RunResult, S) {
         loop {
             self.perform();
             if self.machine.is_finished() {
@@ -371,10 +379,12 @@ impl<S: EventSink> Driver<'_, S> {
             }
         }
         // Nothing may outlive the run: abort what is left and wait for it.
-        self.attempts.shutdown().await;
+        if let Some(attempts) = &mut self.attempts {
+            attempts.shutdown().await;
+        }
         let result = result::build(
             &self.machine,
-            wall_start,
+            self.wall_start,
             &self.redactor,
             &self.runner.sensitive,
         );
@@ -405,13 +415,24 @@ impl<S: EventSink> Driver<'_, S> {
         loop {
             std::mem::swap(&mut self.actions, &mut self.batch);
             if self.batch.is_empty() {
-                return;
+                break;
             }
             let mut batch = std::mem::take(&mut self.batch);
             for action in batch.drain(..) {
                 self.perform_one(action);
             }
             self.batch = batch;
+        }
+        if self.machine.running() == 0 {
+            // Parked until a timer (or waiting for aborted attempts to be
+            // reaped): hold on to nothing that is not needed.
+            self.actions = Vec::new();
+            self.batch = Vec::new();
+            self.timers.shrink_to_fit();
+            self.machine.trim();
+            if self.attempts.as_ref().is_some_and(JoinSet::is_empty) {
+                self.attempts = None;
+            }
         }
     }
 
@@ -501,7 +522,10 @@ impl<S: EventSink> Driver<'_, S> {
                 result,
             }
         };
-        let handle = self.attempts.spawn(task.instrument(span));
+        let handle = self
+            .attempts
+            .get_or_insert_with(JoinSet::new)
+            .spawn(task.instrument(span));
         if let Some(slot) = self.abort_handles.get_mut(index) {
             *slot = Some(handle);
         }
@@ -517,9 +541,18 @@ impl<S: EventSink> Driver<'_, S> {
             .enumerate()
             .min_by_key(|(_, (_, at))| *at)
             .map(|(position, (timer, at))| (position, *timer, *at));
-        let far = self.start + Duration::from_hours(24 * 365);
-        let timer_at = next_timer.map_or(far, |(_, _, at)| at);
-        let deadline = signals.run_deadline.unwrap_or(far);
+        let wake_at = match (next_timer, signals.run_deadline) {
+            (Some((_, _, timer)), Some(deadline)) => Some(timer.min(deadline)),
+            (Some((_, _, timer)), None) => Some(timer),
+            (None, deadline) => deadline,
+        };
+        if let Some(at) = wake_at {
+            match &mut self.alarm {
+                Some(alarm) if alarm.deadline() == at => {}
+                Some(alarm) => alarm.as_mut().reset(at),
+                None => self.alarm = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+        }
         tokio::select! {
             biased;
             () = cancelled(signals.force.as_ref()), if signals.force.is_some() => {
@@ -530,7 +563,7 @@ impl<S: EventSink> Driver<'_, S> {
                 signals.cancel = None;
                 Some(EventKind::CancelRequested { force: false })
             }
-            Some(joined) = self.attempts.join_next(), if !self.attempts.is_empty() => {
+            Some(joined) = join_next(self.attempts.as_mut()), if self.attempts.as_ref().is_some_and(|set| !set.is_empty()) => {
                 let end = joined.ok()?;
                 if let Some(slot) = self.abort_handles.get_mut(end.step.get()) {
                     *slot = None;
@@ -542,14 +575,14 @@ impl<S: EventSink> Driver<'_, S> {
                     None => EventKind::AttemptTimedOut { step, attempt },
                 })
             }
-            () = tokio::time::sleep_until(timer_at), if next_timer.is_some() => {
+            () = ring(self.alarm.as_mut()), if wake_at.is_some() => {
+                if signals.run_deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+                    signals.run_deadline = None;
+                    return Some(EventKind::RunTimedOut);
+                }
                 let (position, timer, _) = next_timer?;
                 self.timers.swap_remove(position);
                 Some(EventKind::TimerFired { timer })
-            }
-            () = tokio::time::sleep_until(deadline), if signals.run_deadline.is_some() => {
-                signals.run_deadline = None;
-                Some(EventKind::RunTimedOut)
             }
         }
     }
@@ -597,6 +630,24 @@ impl<S: EventSink> Driver<'_, S> {
             at: now,
             error,
         });
+    }
+}
+
+/// The next attempt to end; never without attempts.
+async fn join_next(
+    attempts: Option<&mut JoinSet<AttemptEnd>>,
+) -> Option<Result<AttemptEnd, tokio::task::JoinError>> {
+    match attempts {
+        Some(attempts) => attempts.join_next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Resolves when the alarm rings; never without one.
+async fn ring(alarm: Option<&mut Pin<Box<Sleep>>>) {
+    match alarm {
+        Some(alarm) => alarm.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -60,7 +60,7 @@ pub struct Machine {
     state: RunState,
     /// `inputs`, `secrets` and `run.id`, converted once for the expression
     /// engine (derived from the state; not part of it).
-    base_scope: Option<Scope>,
+    base_scope: Option<Box<Scope>>,
     /// Steps whose needs have all finished, to decide (empty between events).
     ready: VecDeque<StepIndex>,
 }
@@ -97,7 +97,7 @@ struct RunState {
     next_timer: u32,
     cancel: Cancel,
     timed_out: bool,
-    outcome: Option<RunOutcome>,
+    outcome: Option<Box<RunOutcome>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -345,7 +345,7 @@ impl Machine {
 
     /// How the run ended, once it has.
     pub fn outcome(&self) -> Option<&RunOutcome> {
-        self.state.outcome.as_ref()
+        self.state.outcome.as_deref()
     }
 
     /// The program being run.
@@ -366,6 +366,15 @@ impl Machine {
     /// Attempts running now.
     pub fn running(&self) -> u32 {
         self.state.running
+    }
+
+    /// Drops what the machine keeps only to go faster (values converted
+    /// for the expression engine, spare buffer room): call it when the run
+    /// will wait a while. The state is unchanged.
+    pub fn trim(&mut self) {
+        self.base_scope = None;
+        self.ready = VecDeque::new();
+        self.state.queue.shrink_to_fit();
     }
 
     /// A step's current state.
@@ -774,11 +783,11 @@ impl Machine {
                 outputs.insert(output.name.clone(), value);
             }
         }
-        let outcome = RunOutcome {
+        let outcome = Box::new(RunOutcome {
             status,
             outputs,
             error,
-        };
+        });
         self.state.outcome = Some(outcome.clone());
         actions.push(Action::FinishRun(outcome));
     }
@@ -786,13 +795,13 @@ impl Machine {
     /// The scope an expression reading `reads` evaluates in.
     fn scope(&mut self, reads: &StepReads) -> Scope {
         let base = if let Some(base) = &self.base_scope {
-            base.clone()
+            Scope::clone(base)
         } else {
             let mut base = Scope::new().secrets(&self.secrets.to_json());
             if let Some(run) = &self.state.run {
                 base = base.inputs(&run.inputs).run_id(run.run_id.clone());
             }
-            self.base_scope = Some(base.clone());
+            self.base_scope = Some(Box::new(base.clone()));
             base
         };
         let mut steps = BTreeMap::new();

@@ -7,7 +7,6 @@ use idflow_core::{Outputs, Redactor, StepError};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use super::action::{RunStatus, StepState};
 use super::machine::Machine;
@@ -21,10 +20,12 @@ pub struct RunResult {
     pub workflow: String,
     /// Succeeded, failed or cancelled.
     pub status: RunStatus,
-    /// When it started (RFC 3339).
-    pub started_at: String,
-    /// When it finished (RFC 3339).
-    pub finished_at: String,
+    /// When it started (RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    /// When it finished (RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
     /// The run's `outputs`.
     pub outputs: Outputs,
     /// What failed the run when no step did (`run_timeout`, an output's
@@ -42,10 +43,12 @@ pub struct StepResult {
     pub status: StepState,
     /// Attempts started (retries and polls included).
     pub attempts: u32,
-    /// When its first attempt started (RFC 3339), if it ever did.
-    pub started_at: Option<String>,
-    /// When it reached its final state (RFC 3339).
-    pub finished_at: Option<String>,
+    /// When its first attempt started (RFC 3339 in JSON), if it ever did.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub started_at: Option<OffsetDateTime>,
+    /// When it reached its final state (RFC 3339 in JSON).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub finished_at: Option<OffsetDateTime>,
     /// The outputs of its last successful attempt.
     pub outputs: Outputs,
     /// Why it failed.
@@ -82,16 +85,12 @@ pub(crate) fn build(
                     *value = serde_json::Value::String(REDACTED.to_owned());
                 }
             }
-            let outputs = match redactor.redact_json(&serde_json::Value::Object(outputs)) {
-                serde_json::Value::Object(outputs) => outputs,
-                _ => Outputs::new(),
-            };
             let result = StepResult {
                 status: step.state,
                 attempts: step.attempts,
                 started_at: step.started_at.map(at),
                 finished_at: step.finished_at.map(at),
-                outputs,
+                outputs: redact_outputs(redactor, outputs),
                 error: step.error.map(redact_error),
             };
             Some((plan.id.clone(), result))
@@ -100,10 +99,7 @@ pub(crate) fn build(
     let (status, outputs, error) = match machine.outcome() {
         Some(outcome) => (
             outcome.status,
-            match redactor.redact_json(&serde_json::Value::Object(outcome.outputs.clone())) {
-                serde_json::Value::Object(outputs) => outputs,
-                _ => Outputs::new(),
-            },
+            redact_outputs(redactor, outcome.outputs.clone()),
             outcome.error.as_ref().map(redact_error),
         ),
         None => (RunStatus::Failed, Outputs::new(), None),
@@ -112,7 +108,7 @@ pub(crate) fn build(
         run_id: machine.run_id().unwrap_or_default().to_owned(),
         workflow: workflow.name.clone(),
         status,
-        started_at: at(std::time::Duration::ZERO),
+        started_at: started,
         finished_at: at(machine.now()),
         outputs,
         error,
@@ -120,12 +116,20 @@ pub(crate) fn build(
     }
 }
 
-/// `started + offset` in RFC 3339.
-pub(crate) fn timestamp(started: OffsetDateTime, offset: std::time::Duration) -> String {
+fn redact_outputs(redactor: &Redactor, outputs: Outputs) -> Outputs {
+    if redactor.is_empty() {
+        return outputs;
+    }
+    match redactor.redact_json(&serde_json::Value::Object(outputs)) {
+        serde_json::Value::Object(outputs) => outputs,
+        _ => Outputs::new(),
+    }
+}
+
+/// `started + offset`.
+fn timestamp(started: OffsetDateTime, offset: std::time::Duration) -> OffsetDateTime {
     time::Duration::try_from(offset)
         .ok()
         .and_then(|offset| started.checked_add(offset))
         .unwrap_or(started)
-        .format(&Rfc3339)
-        .unwrap_or_default()
 }

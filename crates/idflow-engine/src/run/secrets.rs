@@ -1,13 +1,24 @@
 //! The secret values a run may read, kept out of `Debug` output.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// Secret values by name (`secrets.<name>` in expressions). Cloning shares
 /// them; `Debug` shows the names only.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secrets {
     values: Arc<BTreeMap<String, String>>,
+}
+
+/// No secrets, shared (most runs have none: they allocate nothing).
+static NONE: LazyLock<Arc<BTreeMap<String, String>>> = LazyLock::new(Arc::default);
+
+impl Default for Secrets {
+    fn default() -> Self {
+        Self {
+            values: Arc::clone(&NONE),
+        }
+    }
 }
 
 impl std::fmt::Debug for Secrets {

@@ -198,27 +198,23 @@ async fn independent_branches_run_in_parallel_and_the_result_reports_every_step(
     assert_eq!(Value::Object(d.outputs.clone()), json!({"from_c": 3000}));
     let never = &result.steps["never"];
     assert_eq!(
-        (never.status, never.attempts, never.started_at.as_deref()),
+        (never.status, never.attempts, never.started_at),
         (StepState::Skipped, 0, None)
     );
-    // Times are RFC 3339 offsets of the run's start.
-    let parse = |text: &str| {
+    // In JSON, times are RFC 3339, offsets of the run's start.
+    let json = serde_json::to_value(&result).unwrap();
+    let parse = |value: &Value| {
+        let text = value.as_str().unwrap();
         time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).unwrap()
     };
-    let started = parse(&result.started_at);
-    assert_eq!(
-        parse(&result.finished_at) - started,
-        time::Duration::seconds(4)
-    );
-    let c = &result.steps["c"];
-    assert_eq!(
-        parse(c.started_at.as_deref().unwrap()) - started,
-        time::Duration::seconds(1)
-    );
-    assert_eq!(
-        parse(c.finished_at.as_deref().unwrap()) - started,
-        time::Duration::seconds(4)
-    );
+    let started = parse(&json["started_at"]);
+    let millis = |value: &Value| (parse(value) - started).whole_milliseconds();
+    assert_eq!(millis(&json["finished_at"]), 4000);
+    assert_eq!(millis(&json["steps"]["c"]["started_at"]), 1000);
+    assert_eq!(millis(&json["steps"]["c"]["finished_at"]), 4000);
+    assert_eq!(json["steps"]["never"]["started_at"], Value::Null);
+    let back: RunResult = serde_json::from_value(json).unwrap();
+    assert_eq!(back, result);
     // The log replays to the same end.
     let replayed = Machine::replay(Arc::clone(runner.program()), Secrets::new(), &events).unwrap();
     assert_eq!(replayed.outcome().unwrap().status, RunStatus::Succeeded);

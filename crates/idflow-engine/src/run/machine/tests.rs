@@ -193,7 +193,7 @@ fn only_timer(actions: &[Action]) -> (TimerId, Duration) {
 
 fn finished(actions: &[Action]) -> Option<&RunOutcome> {
     actions.iter().find_map(|action| match action {
-        Action::FinishRun(outcome) => Some(outcome),
+        Action::FinishRun(outcome) => Some(&**outcome),
         _ => None,
     })
 }
