@@ -3,6 +3,9 @@
 //!   `workflows/` and of the rendered diagnostic of every invalid fixture
 //!   in `tests/fixtures/invalid/`; the checked-in editor schema is current;
 //! - `cli.rs`: the binary's commands, output formats and exit codes.
+//!
+//! The binary is the one the workspace build made (`cargo nextest run
+//! --workspace --all-targets`, as `scripts/test` runs, builds it first).
 
 use std::path::{Path, PathBuf};
 
@@ -30,4 +33,32 @@ pub fn files_in(dir: &str, extensions: &[&str]) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// The `idflow` binary built for this test run.
+pub fn idflow_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| repo_root().join("target"), PathBuf::from);
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let bin = target.join(profile).join("idflow");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (`cargo build -p idflow-cli`, or run scripts/test)",
+        bin.display()
+    );
+    bin
+}
+
+/// A command running the `idflow` binary from the repository root.
+pub fn idflow() -> assert_cmd::Command {
+    let mut command = assert_cmd::Command::new(idflow_bin());
+    command
+        .current_dir(repo_root())
+        .env("NO_COLOR", "1")
+        .env_remove("IDFLOW_LOG");
+    command
 }

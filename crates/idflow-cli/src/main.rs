@@ -24,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run a workflow.
+    Run(commands::run::Args),
     /// Check workflow files and report every problem with its place.
     Validate(commands::validate::Args),
     /// Draw a workflow's step graph.
@@ -39,13 +41,18 @@ enum Command {
 pub(crate) enum Outcome {
     /// Everything went well.
     Success,
-    /// The workflow is invalid, or the run failed.
+    /// The workflow is invalid (validate), or the run failed.
     Failure,
+    /// The workflow or the inputs are invalid, so nothing ran.
+    Invalid,
+    /// The user interrupted the run.
+    Interrupted,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => commands::run::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
         Command::Schema(args) => commands::schema::run(&args),
@@ -54,6 +61,8 @@ fn main() -> ExitCode {
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::from(1),
+        Ok(Outcome::Invalid) => ExitCode::from(2),
+        Ok(Outcome::Interrupted) => ExitCode::from(commands::run::INTERRUPTED),
         Err(error) => {
             #[allow(clippy::print_stderr)]
             {

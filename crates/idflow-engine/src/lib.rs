@@ -10,10 +10,12 @@
 //! - [`validate`]: a file in, a [`model::Workflow`] or every problem in it out.
 //! - [`schema`]: the JSON Schema of the format, for editors.
 //! - [`graph`]: drawing the step graph (Mermaid, dot, JSON).
+//! - [`inputs`]: a run's inputs checked against the declared ones.
 //! - [`yaml`]: the YAML loader (the only module that knows the YAML library).
 pub mod diagnostic;
 pub mod expr;
 pub mod graph;
+pub mod inputs;
 pub mod model;
 pub mod run;
 pub mod schema;

@@ -1,6 +1,7 @@
 //! One module per `idflow` subcommand, plus what they share.
 
 pub(crate) mod graph;
+pub(crate) mod run;
 pub(crate) mod schema;
 pub(crate) mod steps;
 pub(crate) mod validate;

@@ -1,0 +1,84 @@
+//! The inputs and secrets of a run, from the command line, a JSON file and
+//! the environment; checked against the workflow before anything runs.
+
+use std::path::Path;
+
+use idflow_engine::inputs::{from_text, resolve};
+use idflow_engine::model::{InputType, Workflow};
+use idflow_engine::run::Secrets;
+use serde_json::{Map, Value};
+
+use super::Args;
+
+/// The checked inputs and the secrets, or every problem found.
+pub(super) fn collect(
+    workflow: &Workflow,
+    args: &Args,
+    base_dir: &Path,
+) -> Result<(Value, Secrets), Vec<String>> {
+    let mut problems = Vec::new();
+    let mut given = Map::new();
+    if let Some(path) = &args.inputs_file {
+        match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| {
+                serde_json::from_str::<Value>(&text).map_err(|e| format!("not JSON: {e}"))
+            }) {
+            Ok(Value::Object(values)) => given.extend(values),
+            Ok(_) => problems.push(format!(
+                "{} must hold a JSON object of inputs",
+                path.display()
+            )),
+            Err(reason) => problems.push(format!(
+                "cannot read inputs from {}: {reason}",
+                path.display()
+            )),
+        }
+    }
+    for item in &args.inputs {
+        let Some((name, text)) = item.split_once('=') else {
+            problems.push(format!(
+                "`--input {item}` must be NAME=VALUE (or NAME=@PATH)"
+            ));
+            continue;
+        };
+        let is_file = workflow
+            .inputs
+            .iter()
+            .any(|input| input.name == name && input.kind == InputType::File);
+        let value = match text.strip_prefix('@') {
+            Some(path) if is_file => Value::String(path.to_owned()),
+            Some(path) => match std::fs::read_to_string(base_dir.join(path)) {
+                Ok(contents) => from_text(workflow, name, contents.trim_end_matches('\n')),
+                Err(error) => {
+                    problems.push(format!(
+                        "cannot read the value of input `{name}` from {path}: {error}"
+                    ));
+                    continue;
+                }
+            },
+            None => from_text(workflow, name, text),
+        };
+        given.insert(name.to_owned(), value);
+    }
+    let inputs = match resolve(workflow, &given, base_dir) {
+        Ok(inputs) => Some(inputs),
+        Err(errors) => {
+            problems.extend(errors.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let mut secrets = Vec::new();
+    for name in &workflow.secrets {
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => secrets.push((name.clone(), value)),
+            _ => problems.push(format!(
+                "the workflow reads the secret `{name}`: set the environment variable {name}"
+            )),
+        }
+    }
+    match inputs {
+        Some(inputs) if problems.is_empty() => Ok((inputs, secrets.into_iter().collect())),
+        _ => Err(problems),
+    }
+}

@@ -1,0 +1,194 @@
+//! `idflow run FILE`: run a workflow, with live progress, and report the
+//! result.
+//!
+//! - [`inputs`]: reading `--input`, `--inputs` and the secrets from the
+//!   environment, checked before anything runs.
+//! - [`progress`]: live progress (a line per step in a terminal, plain log
+//!   lines otherwise) and the logging setup.
+//!
+//! Exit codes: 0 succeeded, 1 failed, 2 invalid workflow or inputs, 130
+//! interrupted (Ctrl-C cancels the run cleanly; a second Ctrl-C stops it at
+//! once).
+
+mod inputs;
+mod progress;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use idflow_engine::run::{RunRequest, RunResult, RunStatus, Runner, StepState};
+use tokio_util::sync::CancellationToken;
+
+use crate::Outcome;
+
+/// Arguments of `idflow run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The workflow file.
+    file: PathBuf,
+    /// An input: `NAME=VALUE`, or `NAME=@PATH` to read the value from a file
+    /// (for a `file` input, `@PATH` and `PATH` both name the file).
+    #[arg(long = "input", short = 'i', value_name = "NAME=VALUE")]
+    inputs: Vec<String>,
+    /// A JSON file with an object of inputs (typed JSON values).
+    #[arg(long = "inputs", value_name = "FILE.json")]
+    inputs_file: Option<PathBuf>,
+    /// Print the run result as JSON on stdout (progress still goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = progress::LogFormat::Text)]
+    log_format: progress::LogFormat,
+    /// At most this many step attempts at once.
+    #[arg(long, value_name = "N")]
+    max_concurrency: Option<std::num::NonZeroU32>,
+}
+
+/// Exit code for an interrupted run.
+pub(crate) const INTERRUPTED: u8 = 130;
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
+    let validated = super::load(&args.file)?;
+    let color = super::use_color();
+    let Some(workflow) = validated.workflow.clone() else {
+        let mut err = std::io::stderr().lock();
+        for report in validated.reports() {
+            write!(err, "{}", report.render(color))?;
+        }
+        return Ok(Outcome::Invalid);
+    };
+    {
+        // Warnings do not stop a run, but are worth seeing.
+        let mut err = std::io::stderr().lock();
+        for report in validated.reports() {
+            write!(err, "{}", report.render(color))?;
+        }
+    }
+    let base_dir = std::env::current_dir().context("cannot read the current folder")?;
+    let (inputs, secrets) = match inputs::collect(&workflow, args, &base_dir) {
+        Ok(found) => found,
+        Err(problems) => {
+            let mut err = std::io::stderr().lock();
+            for problem in problems {
+                writeln!(err, "error: {problem}")?;
+            }
+            writeln!(
+                err,
+                "the run did not start; `idflow run --help` shows how to give inputs"
+            )?;
+            return Ok(Outcome::Invalid);
+        }
+    };
+    let registry = idflow_cli::registry::build()?;
+    let workflow = Arc::new(workflow);
+    let runner = Runner::new(Arc::clone(&workflow), &registry)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let display = progress::Display::start(&workflow, args.log_format);
+    let result = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        let force = CancellationToken::new();
+        let interrupts = tokio::spawn(watch_interrupts(cancel.clone(), force.clone()));
+        let mut request = RunRequest::new(inputs)
+            .secrets(secrets)
+            .base_dir(base_dir)
+            .cancel_on(cancel.clone())
+            .force_cancel_on(force)
+            .observe(display.observer());
+        if let Some(limit) = args.max_concurrency {
+            request = request.max_concurrency(limit);
+        }
+        let result = runner.run(request).await;
+        interrupts.abort();
+        (result, cancel.is_cancelled())
+    });
+    let (result, interrupted) = result;
+    display.finish();
+    report(&result, args.json, color)?;
+    Ok(match result.status {
+        RunStatus::Succeeded => Outcome::Success,
+        RunStatus::Failed => Outcome::Failure,
+        RunStatus::Cancelled if interrupted => Outcome::Interrupted,
+        RunStatus::Cancelled => Outcome::Failure,
+    })
+}
+
+/// The first Ctrl-C cancels the run (cleanup steps still run); the second
+/// stops it at once.
+async fn watch_interrupts(cancel: CancellationToken, force: CancellationToken) {
+    if tokio::signal::ctrl_c().await.is_ok() {
+        cancel.cancel();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            force.cancel();
+        }
+    }
+}
+
+fn report(result: &RunResult, json: bool, color: bool) -> anyhow::Result<()> {
+    if json {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", serde_json::to_string_pretty(result)?)?;
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let paint = |text: &str, code: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    };
+    let status = match result.status {
+        RunStatus::Succeeded => paint("succeeded", "32"),
+        RunStatus::Failed => paint("failed", "31"),
+        RunStatus::Cancelled => paint("cancelled", "33"),
+    };
+    let elapsed = (result.finished_at - result.started_at).as_seconds_f64();
+    writeln!(
+        out,
+        "run {} of {}: {status} in {elapsed:.2}s",
+        result.run_id, result.workflow
+    )?;
+    for (id, step) in &result.steps {
+        let state = match step.status {
+            StepState::Succeeded => "succeeded",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+            StepState::Cancelled => "cancelled",
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Waiting => "waiting",
+        };
+        let attempts = if step.attempts > 1 {
+            format!(" after {} attempts", step.attempts)
+        } else {
+            String::new()
+        };
+        match &step.error {
+            Some(error) => writeln!(
+                out,
+                "  {id}: {state}{attempts}: {} ({})",
+                error.message, error.code
+            )?,
+            None => writeln!(out, "  {id}: {state}{attempts}")?,
+        }
+    }
+    if let Some(error) = &result.error {
+        writeln!(out, "  run: {} ({})", error.message, error.code)?;
+    }
+    if !result.outputs.is_empty() {
+        writeln!(out, "outputs:")?;
+        for (name, value) in &result.outputs {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            writeln!(out, "  {name}: {text}")?;
+        }
+    }
+    Ok(())
+}

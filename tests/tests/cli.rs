@@ -1,0 +1,250 @@
+//! The `idflow` binary end to end: commands, output formats, exit codes,
+//! and runs of real workflows.
+
+use idflow_tests::idflow;
+use serde_json::Value;
+
+fn stdout_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[test]
+fn validate_accepts_every_shipped_workflow() {
+    let output = idflow().args(["validate", "workflows"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("0 invalid, 0 warning(s)"), "{stdout}");
+}
+
+#[test]
+fn validate_reports_located_json_diagnostics_and_exits_1() {
+    let output = idflow()
+        .args([
+            "validate",
+            "--format",
+            "json",
+            "tests/fixtures/invalid/IDF0003-misspelt-step-key.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let diagnostics = stdout_json(&output);
+    let first = &diagnostics[0];
+    assert_eq!(first["code"], "IDF0003");
+    assert_eq!(first["severity"], "error");
+    assert_eq!(
+        (first["line"].as_u64(), first["column"].as_u64()),
+        (Some(10), Some(5))
+    );
+    assert_eq!(first["help"], "did you mean `needs`?");
+}
+
+#[test]
+fn validate_renders_the_source_line_with_a_caret_and_help() {
+    let output = idflow()
+        .args([
+            "validate",
+            "tests/fixtures/invalid/IDF0008-unknown-step-type.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("IDF0008"), "{stdout}");
+    assert!(stdout.contains("uses: core.logg"), "{stdout}");
+    assert!(stdout.contains("did you mean `core.log`?"), "{stdout}");
+}
+
+#[test]
+fn usage_and_io_errors_exit_2() {
+    let missing = idflow()
+        .args(["validate", "no/such/file.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read no/such/file.yaml"));
+    let usage = idflow().args(["validate"]).output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}
+
+#[test]
+fn graph_draws_every_format() {
+    let mermaid = idflow()
+        .args(["graph", "workflows/hello-world.yaml"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&mermaid.stdout).contains("greet --> count"));
+    let dot = idflow()
+        .args(["graph", "workflows/hello-world.yaml", "--format", "dot"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&dot.stdout).contains("\"count\" -> \"summary\";"));
+    let json = stdout_json(
+        &idflow()
+            .args(["graph", "workflows/hello-world.yaml", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(json["edges"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn schema_and_steps_describe_the_registered_step_types() {
+    let schema = stdout_json(&idflow().arg("schema").output().unwrap());
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    let steps = stdout_json(
+        &idflow()
+            .args(["steps", "--format", "json"])
+            .output()
+            .unwrap(),
+    );
+    let names: Vec<&str> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"core.http") && names.contains(&"core.set"),
+        "{names:?}"
+    );
+    let human = idflow().arg("steps").output().unwrap();
+    assert!(String::from_utf8_lossy(&human.stdout).contains("core.sleep"));
+}
+
+#[test]
+fn run_shows_conditions_skips_polling_with_attempt_and_outputs() {
+    let output = idflow()
+        .args([
+            "run",
+            "workflows/hello-world.yaml",
+            "--json",
+            "--input",
+            "who=ana",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result = stdout_json(&output);
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(result["steps"]["greet_loudly"]["status"], "skipped");
+    assert_eq!(result["steps"]["count"]["attempts"], 3);
+    assert_eq!(
+        result["outputs"],
+        serde_json::json!({"greeted": "ana", "attempts": 3, "loud": "skipped"})
+    );
+    let loud = stdout_json(
+        &idflow()
+            .args([
+                "run",
+                "workflows/hello-world.yaml",
+                "--json",
+                "--input",
+                "shout=true",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(loud["outputs"]["loud"], "succeeded");
+}
+
+#[test]
+fn independent_steps_overlap_and_secrets_never_surface() {
+    let secret = "s3cr3t-token-value-42";
+    let output = idflow()
+        .args([
+            "run",
+            "tests/fixtures/run/parallel-and-secrets.yaml",
+            "--json",
+        ])
+        .env("IDFLOW_TEST_TOKEN", secret)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stdout.contains(secret),
+        "secret in the run result: {stdout}"
+    );
+    assert!(!stderr.contains(secret), "secret in the logs: {stderr}");
+    let result = stdout_json(&output);
+    // Both sleeps started before either finished: they ran at once.
+    let time = |step: &str, field: &str| result["steps"][step][field].as_str().unwrap().to_owned();
+    assert!(time("slow_b", "started_at") < time("slow_a", "finished_at"));
+    assert!(time("slow_a", "started_at") < time("slow_b", "finished_at"));
+    assert_eq!(result["outputs"]["header"], "Bearer [redacted]");
+    assert_eq!(result["steps"]["flaky"]["status"], "failed");
+    assert!(stderr.contains("token is [redacted]"), "{stderr}");
+}
+
+#[test]
+fn a_failed_run_exits_1_and_runs_its_cleanup() {
+    let output = idflow()
+        .args(["run", "tests/fixtures/run/fails.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("broken: failed: the document was rejected (failed)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("skipped: skipped"), "{stdout}");
+    assert!(stdout.contains("cleanup: succeeded"), "{stdout}");
+}
+
+#[test]
+fn bad_inputs_and_missing_secrets_stop_the_run_before_it_starts() {
+    let output = idflow()
+        .args([
+            "run",
+            "workflows/hello-world.yaml",
+            "--input",
+            "shout=loud",
+            "--input",
+            "whom=x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the input `shout` must be true or false"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no input `whom` (did you mean `who`?)"),
+        "{stderr}"
+    );
+    let output = idflow()
+        .args(["run", "tests/fixtures/run/parallel-and-secrets.yaml"])
+        .env_remove("IDFLOW_TEST_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("set the environment variable IDFLOW_TEST_TOKEN")
+    );
+}
+
+#[test]
+fn an_invalid_workflow_does_not_run_and_exits_2() {
+    let output = idflow()
+        .args(["run", "tests/fixtures/invalid/IDF0010-cycle-of-two.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("IDF0010"));
+}
