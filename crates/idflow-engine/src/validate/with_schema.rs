@@ -26,7 +26,7 @@ pub(crate) fn check_with(
 ) {
     let cx = Context { step, uses, anchor };
     if let Some(node) = with {
-        cx.check(node, schema, "with", out, true)
+        cx.check(node, schema, "with", out, true);
     } else {
         let required = required_keys(schema);
         if !required.is_empty() {
