@@ -111,9 +111,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     report(&result, args.json, color)?;
     Ok(match result.status {
         RunStatus::Succeeded => Outcome::Success,
-        RunStatus::Failed => Outcome::Failure,
         RunStatus::Cancelled if interrupted => Outcome::Interrupted,
-        RunStatus::Cancelled => Outcome::Failure,
+        RunStatus::Failed | RunStatus::Cancelled => Outcome::Failure,
     })
 }
 

@@ -29,7 +29,7 @@ pub(crate) struct Display {
 
 struct Inner {
     bars: Option<(MultiProgress, Vec<ProgressBar>)>,
-    ids: Vec<String>,
+    /// Keeps plain progress lines whole when steps report at once.
     lines: Mutex<()>,
 }
 
@@ -57,7 +57,6 @@ impl Display {
         Self {
             inner: Arc::new(Inner {
                 bars,
-                ids: workflow.steps.iter().map(|s| s.id.clone()).collect(),
                 lines: Mutex::new(()),
             }),
         }
@@ -78,7 +77,6 @@ impl Display {
                 }
             }
         }
-        let _ = self.inner.ids.len();
     }
 }
 
@@ -114,39 +112,33 @@ fn describe(progress: &Progress) -> String {
 impl Inner {
     fn show(&self, progress: &Progress) {
         let text = describe(progress);
-        match &self.bars {
-            Some((_, bars)) => {
-                if let Some(bar) = bars.get(progress.step.get()) {
-                    bar.set_message(text);
-                    match progress.state {
-                        StepState::Running | StepState::Waiting => {
-                            bar.enable_steady_tick(Duration::from_millis(120))
-                        }
-                        StepState::Succeeded
-                        | StepState::Failed
-                        | StepState::Skipped
-                        | StepState::Cancelled => {
-                            bar.finish();
-                        }
-                        StepState::Pending => {}
+        if let Some((_, bars)) = &self.bars {
+            if let Some(bar) = bars.get(progress.step.get()) {
+                bar.set_message(text);
+                match progress.state {
+                    StepState::Running | StepState::Waiting => {
+                        bar.enable_steady_tick(Duration::from_millis(120));
                     }
+                    StepState::Succeeded
+                    | StepState::Failed
+                    | StepState::Skipped
+                    | StepState::Cancelled => bar.finish(),
+                    StepState::Pending => {}
                 }
             }
-            None => {
-                let _guard = self.lines.lock();
-                tracing::info!(
-                    target: "idflow::progress",
-                    step = %progress.step_id,
-                    attempt = progress.attempt,
-                    at = format!("{:.3}s", progress.at.as_secs_f64()),
-                    "{}: {text}",
-                    progress.step_id
-                );
-            }
+        } else {
+            let _guard = self.lines.lock();
+            tracing::info!(
+                target: "idflow::progress",
+                step = %progress.step_id,
+                attempt = progress.attempt,
+                at = format!("{:.3}s", progress.at.as_secs_f64()),
+                "{}: {text}",
+                progress.step_id
+            );
         }
     }
 }
-
 /// Logs go to stderr; in a terminal with progress lines, above them.
 fn init_logging(format: LogFormat, multi: Option<MultiProgress>) {
     use tracing_subscriber::EnvFilter;
