@@ -548,3 +548,100 @@ fn an_unregistered_step_type_is_refused() {
         }
     );
 }
+
+/// A file through the real validator and the real `core.*` steps.
+#[tokio::test(start_paused = true)]
+async fn a_validated_workflow_with_core_steps_runs_end_to_end() {
+    let yaml = r"
+name: core-demo
+inputs:
+  who:
+    type: string
+secrets: [api_token]
+steps:
+  greet:
+    uses: core.set
+    with:
+      greeting: hello ${{ inputs.who }}
+      auth: Bearer ${{ secrets.api_token }}
+  pause_a:
+    uses: core.sleep
+    needs: [greet]
+    with:
+      duration: 2s
+  pause_b:
+    uses: core.sleep
+    needs: [greet]
+    with:
+      duration: 3s
+  poll:
+    uses: core.set
+    needs: [pause_a, pause_b]
+    with:
+      tries: ${{ attempt }}
+    until: outputs.tries >= 3
+    poll:
+      interval: 1s
+  skipped:
+    uses: core.fail
+    needs: [poll]
+    if: inputs.who == 'nobody'
+    with:
+      message: never
+  after_skip:
+    uses: core.set
+    needs: [skipped]
+    with:
+      x: 1
+  stop:
+    uses: core.fail
+    needs: [poll]
+    continue_on_error: true
+    with:
+      message: token ${{ secrets.api_token }} rejected
+outputs:
+  greeting: ${{ steps.greet.outputs.greeting }}
+  tries: ${{ steps.poll.outputs.tries }}
+  after_skip: ${{ steps.after_skip.status }}
+";
+    let mut registry = StepRegistry::new();
+    idflow_steps::register(&mut registry).unwrap();
+    let engine = Arc::new(ExprEngine::new());
+    let validated = crate::validate::validate(
+        crate::source::SourceFile::new("core-demo.yaml", yaml),
+        &registry,
+        &engine,
+    );
+    let workflow = Arc::new(
+        validated
+            .workflow
+            .unwrap_or_else(|| panic!("{:#?}", validated.diagnostics)),
+    );
+    let runner = Runner::with_engine(workflow, &registry, engine).unwrap();
+    let begun = Instant::now();
+    let result = runner
+        .run(
+            RunRequest::new(json!({"who": "ana"}))
+                .secrets([("api_token", "tok-abcdef-123")].into_iter().collect()),
+        )
+        .await;
+    // The pauses run side by side (3s), then two 1s poll waits.
+    assert_eq!(begun.elapsed(), Duration::from_secs(5));
+    assert_eq!(result.status, RunStatus::Succeeded);
+    assert_eq!(
+        Value::Object(result.outputs.clone()),
+        json!({"greeting": "hello ana", "tries": 3, "after_skip": "skipped"})
+    );
+    assert_eq!(result.steps["greet"].outputs["auth"], "Bearer [redacted]");
+    assert_eq!(result.steps["poll"].attempts, 3);
+    assert_eq!(result.steps["skipped"].status, StepState::Skipped);
+    let stop = &result.steps["stop"];
+    assert_eq!(stop.status, StepState::Failed);
+    let error = stop.error.as_ref().unwrap();
+    assert_eq!(error.code, "failed");
+    assert!(
+        !serde_json::to_string(&result)
+            .unwrap()
+            .contains("tok-abcdef-123")
+    );
+}

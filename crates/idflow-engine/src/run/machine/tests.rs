@@ -958,3 +958,29 @@ fn replaying_a_prefix_of_the_log_gives_the_state_at_that_point() {
     h.succeed("b", json!({}));
     assert_ne!(halfway, h.machine);
 }
+
+#[test]
+fn success_is_false_after_a_skipped_step_but_not_failure_still_runs() {
+    let workflow = FlowBuilder::new("after-skip")
+        .step("a", "test.noop", &[], |step| {
+            step.condition = Some(expr("false"));
+        })
+        .step("b", "test.noop", &["a"], |step| {
+            step.condition = Some(expr("true"));
+        })
+        .step("on_success", "test.noop", &["b"], |step| {
+            step.condition = Some(expr("success()"));
+        })
+        .step("not_failed", "test.noop", &["b"], |step| {
+            step.condition = Some(expr("not failure() and not cancelled()"));
+        })
+        .build();
+    let mut h = Harness::new(workflow);
+    let actions = h.start();
+    // `b` is skipped because `a` was; `success()` sees the skip two steps up.
+    assert_eq!(h.state("b"), StepState::Skipped);
+    assert_eq!(h.state("on_success"), StepState::Skipped);
+    assert_eq!(actions.started_ids(), ["not_failed"]);
+    h.succeed("not_failed", json!({}));
+    assert_eq!(h.outcome().status, RunStatus::Succeeded);
+}
