@@ -20,13 +20,17 @@ fn examples(text: &str) -> Vec<(usize, String, String)> {
         let start = lines[index + 1..]
             .iter()
             .position(|l| l.trim_start().starts_with("```yaml"))
-            .map(|p| index + 1 + p + 1)
-            .unwrap_or_else(|| panic!("marker at line {} has no ```yaml block", index + 1));
+            .map_or_else(
+                || panic!("marker at line {} has no ```yaml block", index + 1),
+                |p| index + 1 + p + 1,
+            );
         let end = lines[start..]
             .iter()
             .position(|l| l.trim_start().starts_with("```"))
-            .map(|p| start + p)
-            .unwrap_or_else(|| panic!("the block after line {} is not closed", index + 1));
+            .map_or_else(
+                || panic!("the block after line {} is not closed", index + 1),
+                |p| start + p,
+            );
         found.push((index + 1, expectation, lines[start..end].join("\n") + "\n"));
     }
     found
