@@ -15,6 +15,8 @@
 //! - [`duration`]: durations as workflows write them (`500ms`, `2s`, `5m`).
 //! - [`redact`]: the [`Redactor`] that keeps secret values out of anything a
 //!   person can see.
+//! - [`http`]: HTTP conventions shared by steps that call services (which
+//!   statuses are retryable, `Retry-After`).
 //!
 //! ## Writing a step
 //! ```
@@ -59,6 +61,7 @@
 pub mod context;
 pub mod duration;
 pub mod error;
+pub mod http;
 pub mod redact;
 pub mod registry;
 pub mod step;
