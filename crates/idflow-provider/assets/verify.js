@@ -6,9 +6,11 @@
   const token = new URLSearchParams(window.location.search).get("token") || "";
   const byId = (id) => document.getElementById(id);
   const setStatus = (text) => { byId("status").textContent = text; };
-  const POLL_INTERVAL_MS = 1000;
-  const POLL_ATTEMPTS = 180;
+  const POLL_INTERVAL_MS = 500;
+  const POLL_ATTEMPTS = 360;
   const REDIRECT_DELAY_MS = 2500;
+  // Larger camera frames are scaled down to this many pixels on their long side.
+  const MAX_PHOTO_SIDE = 1600;
   let stream = null;
   let busy = false;
 
@@ -23,11 +25,31 @@
     internal_error: "the service had a problem; please try again later."
   };
 
+  const CAMERA_ERRORS = {
+    NotFoundError: "No camera was found",
+    NotAllowedError: "The camera was not allowed",
+    NotReadableError: "The camera is in use by another application",
+    OverconstrainedError: "The camera cannot take a suitable picture"
+  };
+
   function disableInputs() {
     busy = true;
     byId("start-camera").disabled = true;
     byId("capture").disabled = true;
     byId("file").disabled = true;
+  }
+
+  // Shows the photo being checked in place of the camera, and hides what
+  // can no longer be used.
+  function showPhoto(blob) {
+    const preview = byId("preview");
+    preview.src = URL.createObjectURL(blob);
+    preview.hidden = false;
+    byId("video").hidden = true;
+    byId("frame").hidden = false;
+    byId("start-camera").hidden = true;
+    byId("capture").hidden = true;
+    byId("fallback").hidden = true;
   }
 
   function stopCamera() {
@@ -39,21 +61,24 @@
 
   async function startCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      setStatus("This browser cannot use a camera on this page; choose a photo instead.");
+      setStatus("This browser cannot use a camera on this page; choose a photo below instead.");
       return;
     }
     try {
+      // resizeMode "none": the camera's own frame, never cropped to fit
+      // the ideal size (a portrait camera would lose the face).
       stream = await navigator.mediaDevices.getUserMedia({
-        video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 } },
+        video: { facingMode: "user", width: { ideal: 1280 }, height: { ideal: 720 }, resizeMode: "none" },
         audio: false
       });
     } catch (error) {
-      setStatus("The camera is not available (" + error.name + "); choose a photo instead.");
+      setStatus((CAMERA_ERRORS[error.name] || "The camera is not available") + "; choose a photo below instead.");
       return;
     }
     const video = byId("video");
     video.srcObject = stream;
     video.hidden = false;
+    byId("frame").hidden = false;
     try { await video.play(); } catch (error) { /* autoplay is muted: play() may be refused, the stream still shows */ }
     byId("start-camera").hidden = true;
     byId("capture").hidden = false;
@@ -68,13 +93,15 @@
       return;
     }
     const canvas = byId("canvas");
-    canvas.width = video.videoWidth;
-    canvas.height = video.videoHeight;
+    const scale = Math.min(1, MAX_PHOTO_SIDE / Math.max(video.videoWidth, video.videoHeight));
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
     canvas.getContext("2d").drawImage(video, 0, 0, canvas.width, canvas.height);
     disableInputs();
     canvas.toBlob((blob) => {
       stopCamera();
       if (blob) {
+        showPhoto(blob);
         upload(blob);
       } else {
         fail("The photo could not be taken; reload the page to try again.");
@@ -87,6 +114,7 @@
     if (!file || busy) return;
     disableInputs();
     stopCamera();
+    showPhoto(file);
     upload(file);
   }
 
@@ -145,6 +173,7 @@
     result.textContent = success
       ? "Verified: your face matches your enrollment."
       : "Not verified: " + (REASONS[body.declined_reason] || "the verification failed.");
+    result.scrollIntoView({ block: "nearest" });
     document.body.dataset.result = body.status;
     document.body.dataset.processId = body.process_id || "";
     if (body.redirect_url) {
@@ -161,6 +190,7 @@
     result.hidden = false;
     result.className = "failure";
     result.textContent = message;
+    result.scrollIntoView({ block: "nearest" });
     document.body.dataset.result = "error";
     setStatus("");
   }
