@@ -396,3 +396,6 @@ async fn read_capped(response: &mut Response, limit: usize) -> Result<Vec<u8>, R
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests;

@@ -58,3 +58,6 @@ fn optional_text(value: Option<String>) -> Option<String> {
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty())
 }
+
+#[cfg(test)]
+mod tests;
