@@ -7,5 +7,7 @@ use idflow_core::StepRegistry;
 pub fn build() -> anyhow::Result<StepRegistry> {
     let mut registry = StepRegistry::new();
     idflow_steps::register(&mut registry).context("registering the core steps")?;
+    idflow_face::register(&mut registry, idflow_face::FaceConnection::unconfigured())
+        .context("registering the face steps")?;
     Ok(registry)
 }
