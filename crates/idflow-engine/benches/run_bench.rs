@@ -16,6 +16,10 @@
 //! `/proc/self/status`) are not flattered by memory an earlier scenario
 //! left to the allocator. Times are medians; runs use a multi-threaded
 //! tokio runtime with one worker per core.
+//!
+//! Run as a test (`cargo test --all-targets`, which does not pass
+//! `--bench`), it only checks that every scenario works, at tiny sizes;
+//! asked to `--list` its tests (nextest), it has none.
 
 mod scenarios;
 
@@ -30,43 +34,79 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use scenarios::{Baseline, Parked, WIDE};
-
-/// Concurrent runs in the throughput scenario.
-const RUNS: u32 = 10_000;
-/// Runs parked at once in the memory scenario.
-const PARKED: u32 = 100_000;
+use scenarios::{Baseline, Parked};
 
 const TARGET_OVERHEAD_US: f64 = 2.0;
 const TARGET_RUNS_PER_S: f64 = 50_000.0;
 const TARGET_PARKED_KB: f64 = 4.0;
 
+/// How big the scenarios are.
+#[derive(Clone, Copy)]
+struct Sizes {
+    /// Steps in the chain and the fan-out.
+    wide: u32,
+    /// Concurrent runs in the throughput scenarios.
+    runs: u32,
+    /// Runs parked at once.
+    parked: u32,
+    /// Timed rounds (after a few to warm up).
+    rounds: u32,
+}
+
+const FULL: Sizes = Sizes {
+    wide: scenarios::WIDE,
+    runs: 10_000,
+    parked: 100_000,
+    rounds: 30,
+};
+
+const SMOKE: Sizes = Sizes {
+    wide: 20,
+    runs: 50,
+    parked: 50,
+    rounds: 1,
+};
+
+const SCENARIOS: [&str; 9] = [
+    "chain",
+    "fan_out",
+    "runs",
+    "runs_expressions",
+    "runs_memory_engine",
+    "runs_memory_baseline",
+    "parked_engine",
+    "parked_baseline",
+    "sizes",
+];
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let has = |flag: &str| args.iter().any(|arg| arg == flag);
+    if has("--list") {
+        return;
+    }
     let only = args
         .iter()
         .position(|arg| arg == "--only")
         .and_then(|at| args.get(at + 1));
     if let Some(name) = only {
-        println!("{}", measure(name));
+        println!("{}", measure(name, FULL));
         return;
     }
-    let figures: Vec<(&str, Value)> = [
-        "chain",
-        "fan_out",
-        "runs",
-        "runs_expressions",
-        "runs_memory_engine",
-        "runs_memory_baseline",
-        "parked_engine",
-        "parked_baseline",
-        "sizes",
-    ]
-    .into_iter()
-    .map(|name| (name, child(name)))
-    .collect();
+    if !has("--bench") {
+        for name in SCENARIOS {
+            let figures = measure(name, SMOKE);
+            assert!(figures.is_object(), "{name}: {figures}");
+        }
+        println!("run_bench: {} scenarios work (smoke run)", SCENARIOS.len());
+        return;
+    }
+    let figures: Vec<(&str, Value)> = SCENARIOS
+        .into_iter()
+        .map(|name| (name, child(name)))
+        .collect();
     let report = report(&figures);
-    if args.iter().any(|arg| arg == "--json") {
+    if has("--json") {
         println!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
@@ -103,34 +143,35 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Measures one scenario in this process.
-fn measure(name: &str) -> Value {
+fn measure(name: &str, sizes: Sizes) -> Value {
     let rt = runtime();
+    let wide = sizes.wide;
     match name {
         "chain" => rt.block_on(per_step(
-            scenarios::chain(WIDE),
-            WIDE,
-            |baseline| async move {
-                baseline.chain(WIDE).await;
-            },
+            scenarios::chain(wide),
+            wide,
+            sizes,
+            move |baseline| async move { baseline.chain(wide).await },
         )),
         "fan_out" => rt.block_on(per_step(
-            scenarios::fan_out(WIDE),
-            WIDE + 1,
-            |baseline| async move {
-                baseline.fan_out(WIDE).await;
-            },
+            scenarios::fan_out(wide),
+            wide + 1,
+            sizes,
+            move |baseline| async move { baseline.fan_out(wide).await },
         )),
-        "runs" => rt.block_on(throughput(scenarios::five_steps(), true)),
-        "runs_expressions" => {
-            rt.block_on(throughput(scenarios::five_steps_with_expressions(), false))
-        }
+        "runs" => rt.block_on(throughput(scenarios::five_steps(), sizes, true)),
+        "runs_expressions" => rt.block_on(throughput(
+            scenarios::five_steps_with_expressions(),
+            sizes,
+            false,
+        )),
         "runs_memory_engine" => rt.block_on(async {
             let runner = scenarios::runner(scenarios::five_steps());
-            peak_memory(|| engine_runs(&runner, RUNS, 1)).await
+            peak_memory(sizes.runs, || engine_runs(&runner, sizes.runs)).await
         }),
         "runs_memory_baseline" => rt.block_on(async {
             let baseline = Baseline::default();
-            peak_memory(|| baseline_runs(&baseline, RUNS)).await
+            peak_memory(sizes.runs, || baseline_runs(&baseline, sizes.runs)).await
         }),
         "sizes" => {
             let runner = scenarios::runner(scenarios::parked());
@@ -140,15 +181,20 @@ fn measure(name: &str) -> Value {
                 "machine_bytes": std::mem::size_of::<idflow_engine::run::Machine>(),
             })
         }
-        "parked_engine" => rt.block_on(parked_engine()),
-        "parked_baseline" => rt.block_on(parked_baseline()),
+        "parked_engine" => rt.block_on(parked_engine(sizes.parked)),
+        "parked_baseline" => rt.block_on(parked_baseline(sizes.parked)),
         other => panic!("no scenario `{other}`"),
     }
 }
 
+/// Rounds to run before timing.
+fn warm_up(sizes: Sizes) -> u32 {
+    sizes.rounds / 6
+}
+
 /// Times one run of `workflow` against `baseline`, interleaved: median
 /// microseconds of each, per step too.
-async fn per_step<F, Fut>(workflow: Arc<Workflow>, steps: u32, baseline: F) -> Value
+async fn per_step<F, Fut>(workflow: Arc<Workflow>, steps: u32, sizes: Sizes, baseline: F) -> Value
 where
     F: Fn(Baseline) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -156,17 +202,19 @@ where
     let runner = scenarios::runner(workflow);
     let base = Baseline::default();
     let (mut engine, mut hand) = (Vec::new(), Vec::new());
-    for round in 0..35 {
+    for round in 0..warm_up(sizes) + sizes.rounds {
         // Both run on a worker thread, as a run started by a server would.
         let began = Instant::now();
-        let run = runner.clone();
-        let status = tokio::spawn(async move { run.run(scenarios::request()).await.status }).await;
+        let status = tokio::spawn(runner.run(scenarios::request())).await;
         let engine_time = began.elapsed();
-        assert_eq!(status.ok(), Some(RunStatus::Succeeded));
+        assert_eq!(
+            status.ok().map(|result| result.status),
+            Some(RunStatus::Succeeded)
+        );
         let began = Instant::now();
         let _ = tokio::spawn(baseline(base.clone())).await;
         let hand_time = began.elapsed();
-        if round >= 5 {
+        if round >= warm_up(sizes) {
             engine.push(engine_time);
             hand.push(hand_time);
         }
@@ -183,18 +231,17 @@ where
     })
 }
 
-/// Runs `count` runs of `runner` at once; `repeat` times one after the
-/// other.
-async fn engine_runs(runner: &Runner, count: u32, repeat: u32) {
-    for _ in 0..repeat {
-        let mut tasks = JoinSet::new();
-        for _ in 0..count {
-            let runner = runner.clone();
-            tasks.spawn(async move { runner.run(scenarios::request()).await.status });
-        }
-        while let Some(status) = tasks.join_next().await {
-            assert_eq!(status.ok(), Some(RunStatus::Succeeded));
-        }
+/// Runs `count` runs of `runner` at once.
+async fn engine_runs(runner: &Runner, count: u32) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..count {
+        tasks.spawn(runner.run(scenarios::request()));
+    }
+    while let Some(result) = tasks.join_next().await {
+        assert_eq!(
+            result.ok().map(|result| result.status),
+            Some(RunStatus::Succeeded)
+        );
     }
 }
 
@@ -207,42 +254,43 @@ async fn baseline_runs(baseline: &Baseline, count: u32) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Runs per second with `RUNS` runs at once (median of rounds), engine and
-/// baseline interleaved.
-async fn throughput(workflow: Arc<Workflow>, with_baseline: bool) -> Value {
+/// Runs per second with `sizes.runs` runs at once (median of rounds),
+/// engine and baseline interleaved.
+async fn throughput(workflow: Arc<Workflow>, sizes: Sizes, with_baseline: bool) -> Value {
     let runner = scenarios::runner(workflow);
     let base = Baseline::default();
+    let rounds = sizes.rounds / 3 + 1;
     let (mut engine, mut hand) = (Vec::new(), Vec::new());
-    for round in 0..9 {
+    for round in 0..warm_up(sizes) + rounds {
         let began = Instant::now();
-        engine_runs(&runner, RUNS, 1).await;
+        engine_runs(&runner, sizes.runs).await;
         let engine_time = began.elapsed();
         let began = Instant::now();
         if with_baseline {
-            baseline_runs(&base, RUNS).await;
+            baseline_runs(&base, sizes.runs).await;
         }
         let hand_time = began.elapsed();
-        if round >= 2 {
+        if round >= warm_up(sizes) {
             engine.push(engine_time);
             hand.push(hand_time);
         }
     }
-    let per_second = |time: Duration| f64::from(RUNS) / time.as_secs_f64();
+    let count = f64::from(sizes.runs);
     let (engine, hand) = (median(&mut engine), median(&mut hand));
     let mut figures = json!({
-        "engine_runs_per_s": per_second(engine),
-        "engine_us_per_run": micros(engine) / f64::from(RUNS),
+        "engine_runs_per_s": count / engine.as_secs_f64(),
+        "engine_us_per_run": micros(engine) / count,
     });
     if with_baseline {
-        figures["baseline_runs_per_s"] = json!(per_second(hand));
-        figures["baseline_us_per_run"] = json!(micros(hand) / f64::from(RUNS));
+        figures["baseline_runs_per_s"] = json!(count / hand.as_secs_f64());
+        figures["baseline_us_per_run"] = json!(micros(hand) / count);
         figures["ratio"] = json!(ratio(engine, hand));
     }
     figures
 }
 
 /// Peak resident memory that `work` adds, per run.
-async fn peak_memory<F, Fut>(work: F) -> Value
+async fn peak_memory<F, Fut>(runs: u32, work: F) -> Value
 where
     F: Fn() -> Fut,
     Fut: Future<Output = ()>,
@@ -254,46 +302,48 @@ where
     let elapsed = began.elapsed();
     let peak = rss_kb("VmHWM");
     json!({
-        "peak_kb_per_run": (peak - before) / f64::from(RUNS),
+        "peak_kb_per_run": (peak - before) / f64::from(runs),
         "seconds": elapsed.as_secs_f64(),
     })
 }
 
-/// `PARKED` runs reach their poll wait; resident memory per parked run.
-async fn parked_engine() -> Value {
+/// `count` runs reach their poll wait; resident memory per parked run.
+async fn parked_engine(count: u32) -> Value {
     let runner = scenarios::runner(scenarios::parked());
-    let parked = Parked::expecting(PARKED as usize);
+    let parked = Parked::expecting(count);
     let stop = CancellationToken::new();
     let before = rss_kb("VmRSS");
     let began = Instant::now();
     let mut tasks = JoinSet::new();
-    for _ in 0..PARKED {
-        let runner = runner.clone();
+    for _ in 0..count {
         let request = scenarios::request()
             .observe(parked.observer())
             .force_cancel_on(stop.clone());
-        tasks.spawn(async move { runner.run(request).await.status });
+        tasks.spawn(runner.run(request));
     }
     parked.all_parked().await;
     let park_time = began.elapsed();
     let after = rss_kb("VmRSS");
     stop.cancel();
-    while let Some(status) = tasks.join_next().await {
-        assert_eq!(status.ok(), Some(RunStatus::Cancelled));
+    while let Some(result) = tasks.join_next().await {
+        assert_eq!(
+            result.ok().map(|result| result.status),
+            Some(RunStatus::Cancelled)
+        );
     }
     json!({
-        "kb_per_parked_run": (after - before) / f64::from(PARKED),
+        "kb_per_parked_run": (after - before) / f64::from(count),
         "seconds_to_park": park_time.as_secs_f64(),
     })
 }
 
-async fn parked_baseline() -> Value {
+async fn parked_baseline(count: u32) -> Value {
     let baseline = Baseline::default();
-    let parked = Parked::expecting(PARKED as usize);
+    let parked = Parked::expecting(count);
     let before = rss_kb("VmRSS");
     let began = Instant::now();
     let mut tasks = JoinSet::new();
-    for _ in 0..PARKED {
+    for _ in 0..count {
         let (baseline, parked) = (baseline.clone(), Arc::clone(&parked));
         tasks.spawn(async move { baseline.parked(&parked).await });
     }
@@ -302,7 +352,7 @@ async fn parked_baseline() -> Value {
     let after = rss_kb("VmRSS");
     tasks.shutdown().await;
     json!({
-        "kb_per_parked_run": (after - before) / f64::from(PARKED),
+        "kb_per_parked_run": (after - before) / f64::from(count),
         "seconds_to_park": park_time.as_secs_f64(),
     })
 }

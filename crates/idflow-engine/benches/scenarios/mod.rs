@@ -288,9 +288,11 @@ pub(crate) struct Parked {
 
 impl Parked {
     /// Expects `n` runs to park.
-    pub(crate) fn expecting(n: usize) -> Arc<Self> {
+    pub(crate) fn expecting(n: u32) -> Arc<Self> {
         let parked = Arc::new(Self::default());
-        parked.expected.store(n, Ordering::SeqCst);
+        parked
+            .expected
+            .store(usize::try_from(n).unwrap_or(usize::MAX), Ordering::SeqCst);
         parked
     }
 
