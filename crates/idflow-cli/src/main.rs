@@ -49,7 +49,22 @@ pub(crate) enum Outcome {
     Interrupted,
 }
 
+/// A panic (a bug, in idflow or in a step) is reported without its
+/// message, which could quote a secret the step was handling.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info
+            .location()
+            .map_or_else(String::new, |location| format!(" at {}:{}", location.file(), location.line()));
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("idflow: internal error{place}; please report it (the message is withheld: it may contain secrets)");
+        }
+    }));
+}
+
 fn main() -> ExitCode {
+    install_panic_hook();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => commands::run::run(&args),
