@@ -244,11 +244,30 @@ impl Scope {
     }
 }
 
-/// Parses and evaluates expressions. One per process is enough; it is
-/// cheap to share (`Sync`).
-#[derive(Debug)]
+/// The expression environment: its configuration never changes, so one
+/// per process serves every engine (and lets compiled expressions be kept).
+static ENV: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(build_env);
+
+/// How many compiled expressions an engine keeps before starting afresh.
+const CACHE_LIMIT: usize = 16_384;
+
+type Compiled = std::sync::Arc<minijinja::Expression<'static, 'static>>;
+
+/// Parses and evaluates expressions, keeping each compiled expression for
+/// the next evaluation. One per process is enough; it is cheap to share
+/// (`Sync`).
 pub struct ExprEngine {
-    env: Environment<'static>,
+    env: &'static Environment<'static>,
+    cache: std::sync::RwLock<std::collections::HashMap<String, Compiled>>,
+}
+
+impl std::fmt::Debug for ExprEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let cached = self.cache.read().map_or(0, |cache| cache.len());
+        f.debug_struct("ExprEngine")
+            .field("cached", &cached)
+            .finish()
+    }
 }
 
 impl Default for ExprEngine {
@@ -268,6 +287,35 @@ impl ExprEngine {
     /// An engine with the `${{ }}` syntax, the fuel limit and the status
     /// functions.
     pub fn new() -> Self {
+        Self {
+            env: &ENV,
+            cache: std::sync::RwLock::default(),
+        }
+    }
+
+    /// The compiled form of `source`, from the cache when it was seen.
+    fn compile(&self, source: &str) -> Result<Compiled, minijinja::Error> {
+        if let Some(found) = self
+            .cache
+            .read()
+            .ok()
+            .and_then(|cache| cache.get(source).cloned())
+        {
+            return Ok(found);
+        }
+        let compiled = std::sync::Arc::new(self.env.compile_expression_owned(source.to_owned())?);
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(source.to_owned(), std::sync::Arc::clone(&compiled));
+        }
+        Ok(compiled)
+    }
+}
+
+fn build_env() -> Environment<'static> {
+    {
         let mut env = Environment::new();
         // `debug()` would print the whole scope, secrets included.
         env.remove_global("debug");
@@ -299,16 +347,15 @@ impl ExprEngine {
             status_flag(state, "cancelled")
         });
         env.add_function("always", || true);
-        Self { env }
+        env
     }
+}
 
+impl ExprEngine {
     /// Parses an expression and returns what it refers to, as dotted paths
     /// (`inputs.photo`, `steps.enroll.outputs.status`, `attempt`).
     pub fn references(&self, source: &str) -> Result<BTreeSet<String>, SyntaxError> {
-        let expression = self
-            .env
-            .compile_expression(source)
-            .map_err(|error| syntax_error(&error))?;
+        let expression = self.compile(source).map_err(|error| syntax_error(&error))?;
         Ok(expression.undeclared_variables(true).into_iter().collect())
     }
 
@@ -405,7 +452,7 @@ impl ExprEngine {
             expression: source.to_owned(),
             message: describe(&error),
         };
-        let expression = self.env.compile_expression(source).map_err(fail)?;
+        let expression = self.compile(source).map_err(fail)?;
         expression.eval(context).map_err(fail)
     }
 }
