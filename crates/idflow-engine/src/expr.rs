@@ -266,7 +266,7 @@ impl std::fmt::Debug for ExprEngine {
         let cached = self.cache.read().map_or(0, |cache| cache.len());
         f.debug_struct("ExprEngine")
             .field("cached", &cached)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
