@@ -34,6 +34,10 @@ enum Command {
     Schema(commands::schema::Args),
     /// List the step types this binary can run.
     Steps(commands::steps::Args),
+    /// Run the embedded identity provider (API and verification page) until Ctrl-C.
+    Serve(commands::serve::Args),
+    /// Administer the embedded identity provider's data (clients).
+    Provider(commands::provider::Args),
 }
 
 /// How a command ended, as an exit code.
@@ -72,6 +76,8 @@ fn main() -> ExitCode {
         Command::Graph(args) => commands::graph::run(&args),
         Command::Schema(args) => commands::schema::run(&args),
         Command::Steps(args) => commands::steps::run(&args),
+        Command::Serve(args) => commands::serve::run(&args),
+        Command::Provider(args) => commands::provider::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

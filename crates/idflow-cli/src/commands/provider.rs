@@ -1,0 +1,91 @@
+//! `idflow provider ...`: administration of the embedded identity provider's
+//! data directory (today: `create-client`), and the `--data` option that
+//! `idflow serve` shares.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::Outcome;
+
+/// Arguments of `idflow provider`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: ProviderCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum ProviderCommand {
+    /// Create a client (tenant) and print its new API key alone on stdout.
+    ///
+    /// The key is shown once: the provider keeps only its hash.
+    CreateClient(CreateClientArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CreateClientArgs {
+    /// The client's name: 1 to 64 letters, digits, '_', '.' or '-'.
+    name: String,
+    #[command(flatten)]
+    data: DataDir,
+}
+
+/// The `--data` option: where the provider keeps its database and secret.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct DataDir {
+    /// The provider's data directory [default: $IDFLOW_PROVIDER_DATA, else
+    /// $XDG_DATA_HOME/idflow/provider, else ~/.local/share/idflow/provider].
+    #[arg(long = "data", value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+impl DataDir {
+    /// The directory given, else the documented default.
+    pub(crate) fn resolve(&self) -> anyhow::Result<PathBuf> {
+        self.dir
+            .clone()
+            .or_else(idflow_provider::default_data_dir)
+            .with_context(|| {
+                format!(
+                    "no data directory: pass --data DIR or set {}",
+                    idflow_provider::ENV_DATA_DIR
+                )
+            })
+    }
+}
+
+/// The provider's errors already name their causes; keep them as one message.
+pub(crate) fn provider_error(error: &idflow_provider::ProviderError) -> anyhow::Error {
+    anyhow::Error::msg(error.to_string())
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
+    match &args.command {
+        ProviderCommand::CreateClient(args) => create_client(args),
+    }
+}
+
+fn create_client(args: &CreateClientArgs) -> anyhow::Result<Outcome> {
+    let data_dir = args.data.resolve()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let key = runtime
+        .block_on(idflow_provider::create_client(&data_dir, &args.name))
+        .map_err(|error| provider_error(&error))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{key}")?;
+    out.flush()?;
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!(
+            "created client {:?} in {}; keep the key above: it is not shown again",
+            args.name,
+            data_dir.display()
+        );
+    }
+    Ok(Outcome::Success)
+}
