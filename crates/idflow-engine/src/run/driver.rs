@@ -201,6 +201,7 @@ impl Runner {
             base_dir: request.base_dir,
             redactor,
             observer: request.observer,
+            reveal: request.reveal,
             attempts: None,
             abort_handles: vec![None; self.inner.ids.len()],
             timers: Vec::new(),
@@ -231,6 +232,7 @@ pub struct RunRequest {
     cancel: Option<CancellationToken>,
     force_cancel: Option<CancellationToken>,
     observer: Option<Arc<dyn RunObserver>>,
+    reveal: Vec<String>,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -260,6 +262,7 @@ impl RunRequest {
             cancel: None,
             force_cancel: None,
             observer: None,
+            reveal: Vec::new(),
         }
     }
 
@@ -315,6 +318,15 @@ impl RunRequest {
         self
     }
 
+    /// Keeps the real value of the run output `name` in
+    /// [`RunResult::revealed`] (never serialized or logged), for a caller that
+    /// must show it to the user on purpose, such as a verification link.
+    #[must_use]
+    pub fn reveal(mut self, name: impl Into<String>) -> Self {
+        self.reveal.push(name.into());
+        self
+    }
+
     /// Sends progress to `observer`.
     #[must_use]
     pub fn observe(mut self, observer: impl RunObserver + 'static) -> Self {
@@ -346,6 +358,7 @@ struct Driver<S> {
     base_dir: PathBuf,
     redactor: Redactor,
     observer: Option<Arc<dyn RunObserver>>,
+    reveal: Vec<String>,
     /// The attempts' tasks (none while the run is parked).
     attempts: Option<JoinSet<AttemptEnd>>,
     /// The running attempt's task of each step.
@@ -387,6 +400,7 @@ impl<S: EventSink> Driver<S> {
             self.wall_start,
             &self.redactor,
             &self.runner.sensitive,
+            &self.reveal,
         );
         tracing::info!(status = %result.status, "run finished");
         (result, self.sink)

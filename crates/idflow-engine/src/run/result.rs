@@ -34,6 +34,11 @@ pub struct RunResult {
     pub error: Option<StepError>,
     /// Every step, in written order.
     pub steps: IndexMap<String, StepResult>,
+    /// The unredacted values of the run outputs the request asked to
+    /// reveal ([`super::RunRequest::reveal`]). Never serialized: a caller
+    /// shows them to the user deliberately, nowhere else.
+    #[serde(skip)]
+    pub revealed: Outputs,
 }
 
 /// One step of a finished run.
@@ -63,6 +68,7 @@ pub(crate) fn build(
     started: OffsetDateTime,
     redactor: &Redactor,
     sensitive: &[Vec<String>],
+    reveal: &[String],
 ) -> RunResult {
     let workflow = machine.program().workflow();
     let at = |offset: std::time::Duration| timestamp(started, offset);
@@ -96,6 +102,17 @@ pub(crate) fn build(
             Some((plan.id.clone(), result))
         })
         .collect();
+    let revealed: Outputs = machine
+        .outcome()
+        .map(|outcome| {
+            outcome
+                .outputs
+                .iter()
+                .filter(|(name, _)| reveal.contains(name))
+                .map(|(name, value)| (name.clone(), value.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
     let (status, outputs, error) = match machine.outcome() {
         Some(outcome) => (
             outcome.status,
@@ -113,6 +130,7 @@ pub(crate) fn build(
         outputs,
         error,
         steps,
+        revealed,
     }
 }
 

@@ -5,6 +5,8 @@
 //!   environment, checked before anything runs.
 //! - [`progress`]: live progress (a line per step in a terminal, plain log
 //!   lines otherwise) and the logging setup.
+//! - [`provider`]: the face steps' provider: the configured one, or the
+//!   embedded one started in-process.
 //!
 //! Exit codes: 0 succeeded, 1 failed, 2 invalid workflow or inputs, 130
 //! interrupted (Ctrl-C cancels the run cleanly; a second Ctrl-C stops it at
@@ -12,6 +14,7 @@
 
 mod inputs;
 mod progress;
+mod provider;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -44,6 +47,23 @@ pub(crate) struct Args {
     /// At most this many step attempts at once.
     #[arg(long, value_name = "N")]
     max_concurrency: Option<std::num::NonZeroU32>,
+    /// Provider settings file (a `[provider]` table); default `./idflow.toml`
+    /// when it exists. Environment variables override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The face models folder for the embedded provider [default:
+    /// $IDFLOW_MODELS_DIR, else the repository's .cache/models].
+    #[arg(long, value_name = "DIR")]
+    models: Option<PathBuf>,
+    /// Show the real value of this run output in the summary (outputs that
+    /// hold credentials, like a verification link, are otherwise redacted).
+    /// Never affects `--json` or the logs.
+    #[arg(long, value_name = "OUTPUT")]
+    reveal: Vec<String>,
+    /// After the run, keep the embedded provider serving (its verification
+    /// page) until Ctrl-C.
+    #[arg(long)]
+    serve: bool,
 }
 
 /// Exit code for an interrupted run.
@@ -81,15 +101,26 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
             return Ok(Outcome::Invalid);
         }
     };
-    let registry = idflow_cli::registry::build()?;
     let workflow = Arc::new(workflow);
-    let runner = Runner::new(Arc::clone(&workflow), &registry)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let display = progress::Display::start(&workflow, args.log_format);
     let result = runtime.block_on(async {
+        let face = if provider::uses_face_steps(&workflow) {
+            Some(provider::connect(args.config.as_deref(), args.models.clone()).await?)
+        } else {
+            None
+        };
+        let (registry, embedded) = match face {
+            Some(face) => (
+                idflow_cli::registry::build_with(face.connection)?,
+                face.embedded,
+            ),
+            None => (idflow_cli::registry::build()?, None),
+        };
+        let runner = Runner::new(Arc::clone(&workflow), &registry)?;
         let cancel = CancellationToken::new();
         let force = CancellationToken::new();
         let interrupts = tokio::spawn(watch_interrupts(cancel.clone(), force.clone()));
@@ -102,13 +133,31 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         if let Some(limit) = args.max_concurrency {
             request = request.max_concurrency(limit);
         }
+        for name in &args.reveal {
+            request = request.reveal(name.clone());
+        }
         let result = runner.run(request).await;
         interrupts.abort();
-        (result, cancel.is_cancelled())
+        anyhow::Ok((result, cancel.is_cancelled(), embedded))
     });
-    let (result, interrupted) = result;
+    let (result, interrupted, embedded) = result?;
     display.finish();
     report(&result, args.json, color)?;
+    if let Some(embedded) = embedded {
+        runtime.block_on(async {
+            if args.serve && !interrupted {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(
+                    err,
+                    "the embedded provider keeps serving at {} (open the verification link above); press Ctrl-C to stop",
+                    embedded.base_url().as_str().trim_end_matches('/')
+                );
+                drop(err);
+                let _ = tokio::signal::ctrl_c().await;
+            }
+            embedded.shutdown().await.map_err(|error| anyhow::anyhow!("stopping the embedded provider: {error}"))
+        })?;
+    }
     Ok(match result.status {
         RunStatus::Succeeded => Outcome::Success,
         RunStatus::Cancelled if interrupted => Outcome::Interrupted,
@@ -182,6 +231,7 @@ fn report(result: &RunResult, json: bool, color: bool) -> anyhow::Result<()> {
     if !result.outputs.is_empty() {
         writeln!(out, "outputs:")?;
         for (name, value) in &result.outputs {
+            let value = result.revealed.get(name).unwrap_or(value);
             let text = match value {
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),

@@ -487,6 +487,7 @@ async fn secrets_and_sensitive_outputs_are_redacted_from_results_progress_and_lo
     let request = RunRequest::new(json!({}))
         .run_id("run-secret")
         .secrets([("token", SECRET)].into_iter().collect())
+        .reveal("link")
         .observe(move |p: &Progress| seen.lock().unwrap().push(format!("{p:?}")));
     let (result, events) = runner(workflow, &Live::default())
         .run_recorded(request, Vec::new())
@@ -509,6 +510,14 @@ async fn secrets_and_sensitive_outputs_are_redacted_from_results_progress_and_lo
     assert_eq!(result.outputs["token"], "[redacted]");
     assert_eq!(result.outputs["link"], "[redacted]");
     assert_eq!(result.outputs["link_id"], "link-1");
+    // Only what was asked is revealed, and only outside serialization.
+    assert_eq!(result.revealed.len(), 1);
+    assert!(
+        result.revealed["link"]
+            .as_str()
+            .unwrap()
+            .contains("xyz-upload-123")
+    );
     assert_eq!(
         result.steps["leak"].outputs["note"],
         "the token is [redacted]!"

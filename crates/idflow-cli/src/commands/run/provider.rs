@@ -1,0 +1,126 @@
+//! Where the face steps of a run find their provider.
+//!
+//! Deployment config, never the workflow: with a provider configured
+//! (`TRUORA_API_KEY` and the `IDFLOW_*_URL` variables, or an `idflow.toml`
+//! `[provider]` table), the face steps talk to it. Without one, `idflow run`
+//! starts the embedded provider in-process on a free loopback port, says so
+//! in one line, and connects the face steps to it with the key of a local
+//! client kept in the provider's data directory.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use idflow_engine::model::Workflow;
+use idflow_face::{FaceConnection, ProviderSettings};
+use idflow_provider::{EmbeddedProvider, ProviderConfig};
+
+/// The file in the provider's data directory that holds the key of the
+/// local client `idflow run` uses (the provider itself keeps only hashes).
+const LOCAL_CLIENT_KEY_FILE: &str = "local-client.key";
+/// The name of that client.
+const LOCAL_CLIENT_NAME: &str = "idflow-local";
+
+/// The face steps' connection, and the embedded provider when one was
+/// started (keep it alive for as long as the run, or longer to serve the
+/// verification page).
+pub(super) struct FaceProvider {
+    pub(super) connection: FaceConnection,
+    pub(super) embedded: Option<EmbeddedProvider>,
+}
+
+/// Whether any step of the workflow is a face step.
+pub(super) fn uses_face_steps(workflow: &Workflow) -> bool {
+    workflow
+        .steps
+        .iter()
+        .any(|step| step.uses.starts_with("face."))
+}
+
+/// Connects the face steps: to the configured provider, or to a newly
+/// started embedded one.
+pub(super) async fn connect(
+    config_file: Option<&Path>,
+    models: Option<PathBuf>,
+) -> anyhow::Result<FaceProvider> {
+    if let Some(settings) =
+        ProviderSettings::load(config_file).context("reading the provider settings")?
+    {
+        let connection = FaceConnection::configured(settings)
+            .context("connecting to the configured provider")?;
+        return Ok(FaceProvider {
+            connection,
+            embedded: None,
+        });
+    }
+    let data_dir = idflow_provider::default_data_dir().with_context(|| {
+        format!(
+            "no data directory for the embedded provider: set {}",
+            idflow_provider::ENV_DATA_DIR
+        )
+    })?;
+    let models_dir = models
+        .or_else(|| {
+            std::env::var_os("IDFLOW_MODELS_DIR")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(idflow_vision::assets::models_dir);
+    let key = local_client_key(&data_dir).await?;
+    let provider = idflow_provider::start_embedded(ProviderConfig::new(&data_dir, models_dir))
+        .await
+        .map_err(|error| anyhow::anyhow!("the embedded face provider could not start: {error}"))?;
+    let base_url = provider
+        .base_url()
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    {
+        let mut err = std::io::stderr().lock();
+        writeln!(
+            err,
+            "no face provider configured: using the embedded provider at {base_url} (data in {}; set TRUORA_API_KEY to use Truora)",
+            data_dir.display()
+        )?;
+    }
+    let settings = ProviderSettings::single_origin(&base_url, &key)
+        .context("connecting to the embedded provider")?;
+    let connection =
+        FaceConnection::configured(settings).context("connecting to the embedded provider")?;
+    Ok(FaceProvider {
+        connection,
+        embedded: Some(provider),
+    })
+}
+
+/// The local client's key: read from the data directory, or created once.
+async fn local_client_key(data_dir: &Path) -> anyhow::Result<String> {
+    let path = data_dir.join(LOCAL_CLIENT_KEY_FILE);
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        let key = key.trim().to_owned();
+        if !key.is_empty() {
+            return Ok(key);
+        }
+    }
+    let key = idflow_provider::create_client(data_dir, LOCAL_CLIENT_NAME)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("cannot create the local client of the embedded provider: {error}")
+        })?;
+    write_private(&path, &key)
+        .with_context(|| format!("cannot keep the local client key in {}", path.display()))?;
+    Ok(key)
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    options.open(path)?.write_all(contents.as_bytes())
+}
