@@ -57,12 +57,14 @@ pub(crate) enum Outcome {
 /// message, which could quote a secret the step was handling.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let place = info
-            .location()
-            .map_or_else(String::new, |location| format!(" at {}:{}", location.file(), location.line()));
+        let place = info.location().map_or_else(String::new, |location| {
+            format!(" at {}:{}", location.file(), location.line())
+        });
         #[allow(clippy::print_stderr)]
         {
-            eprintln!("idflow: internal error{place}; please report it (the message is withheld: it may contain secrets)");
+            eprintln!(
+                "idflow: internal error{place}; please report it (the message is withheld: it may contain secrets)"
+            );
         }
     }));
 }
