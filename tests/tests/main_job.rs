@@ -12,7 +12,7 @@ use idflow_tests::{idflow, repo_root};
 
 /// The longest a run may take before the test gives up (not a timing
 /// assertion: a guard against a hang).
-const GUARD: Duration = Duration::from_secs(600);
+const GUARD: Duration = Duration::from_mins(10);
 
 fn data_dir() -> tempfile::TempDir {
     tempfile::tempdir().expect("a temp dir")
@@ -110,7 +110,7 @@ fn enroll(photo: &str) -> (Option<i32>, String, String) {
         .env_remove("TRUORA_API_KEY")
         .timeout(GUARD)
         .output()
-        .unwrap();
+        .expect("idflow runs");
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
