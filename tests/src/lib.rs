@@ -62,3 +62,8 @@ pub fn idflow() -> assert_cmd::Command {
         .env_remove("IDFLOW_LOG");
     command
 }
+
+/// The README's Rust snippet, compiled as a doctest so it cannot drift.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
