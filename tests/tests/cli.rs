@@ -248,3 +248,44 @@ fn an_invalid_workflow_does_not_run_and_exits_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("IDF0010"));
 }
+
+#[test]
+fn ctrl_c_cancels_the_run_cleanly_runs_cleanup_and_exits_130() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(idflow_tests::idflow_bin())
+        .args(["run", "tests/fixtures/run/long-wait.yaml", "--json"])
+        .current_dir(idflow_tests::repo_root())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the step is running (progress goes to stderr), then
+    // interrupt like Ctrl-C does.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("wait: running") {
+            break;
+        }
+    }
+    assert!(seen.contains("wait: running"), "{seen}");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{seen}{}", rest.join("\n"));
+    let result = stdout_json(&output);
+    assert_eq!(result["status"], "cancelled");
+    assert_eq!(result["steps"]["wait"]["status"], "cancelled");
+    assert_eq!(result["steps"]["cleanup"]["status"], "succeeded");
+}
