@@ -1,16 +1,18 @@
 //! The YAML loader: text in, a tree of spanned [`Node`]s out.
 //!
-//! This is the only module that knows the YAML library (`serde-saphyr`). It
-//! parses with budgets (size, depth, node count, alias expansion) so that a
-//! YAML bomb, deep nesting or a huge file becomes a diagnostic instead of an
-//! out-of-memory or a hang. Duplicate keys are kept (not rejected by the
-//! parser) so that the validator can report them with its own code and both
-//! places.
+//! This is the only module that knows the YAML library (`serde-saphyr`,
+//! through the event parser it is built on). It builds the tree from the
+//! event stream with budgets (size, depth, node count, alias expansion) so
+//! that a YAML bomb, deep nesting or a huge file becomes a diagnostic
+//! instead of an out-of-memory or a hang. Duplicate keys are kept so that
+//! the validator can report them with its own code and both places. Values
+//! follow the YAML 1.2 core schema: only `true` and `false` are booleans.
 
-use std::fmt;
+use std::collections::HashMap;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_saphyr::Spanned as YamlSpanned;
+use serde_saphyr::granit_parser::{
+    self, Event, Parser, ScalarStyle, ScanError, Span as ParserSpan, Tag,
+};
 
 use crate::diagnostic::{Code, Diagnostic};
 use crate::source::{SourceFile, Span};
@@ -21,8 +23,6 @@ pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 64;
 /// The most YAML nodes (scalars, lists, maps) accepted.
 pub const MAX_NODES: usize = 1_000_000;
-/// The stack the parser runs on.
-const PARSER_STACK_BYTES: usize = 64 * 1024 * 1024;
 
 /// A YAML value and where it was written.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +123,10 @@ impl Node {
 
 /// Parses a workflow file into a node tree; a failure is one located
 /// diagnostic (YAML stops at its first syntax error).
+///
+/// The tree is built from the parser's event stream without recursion, so
+/// no input can exhaust the stack; the budgets bound what a small file can
+/// make the loader do (aliases count every node they copy).
 pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
     if file.text.len() > MAX_FILE_BYTES {
         return Err(Diagnostic::new(
@@ -132,256 +136,267 @@ pub fn parse(file: &SourceFile) -> Result<Node, Diagnostic> {
         )
         .help("split the workflow into smaller files"));
     }
-    // The parser recurses once per nesting level with large frames; give it
-    // a stack that the depth budget cannot exhaust, whatever thread we are
-    // called on.
-    let text = file.text.as_str();
-    let root = std::thread::scope(|scope| {
-        std::thread::Builder::new()
-            .name("idflow-yaml".into())
-            .stack_size(PARSER_STACK_BYTES)
-            .spawn_scoped(scope, || {
-                serde_saphyr::from_str_with_options::<YamlSpanned<RawNode>>(text, parser_options())
-            })
-            .map(std::thread::ScopedJoinHandle::join)
-    });
-    let Ok(Ok(root)) = root else {
-        return Err(Diagnostic::new(
-            Code::InputLimit,
-            Span::new(0, 0),
-            "the file could not be loaded: the YAML parser gave up",
-        )
-        .help("simplify the file: less nesting, fewer aliases"));
-    };
-    match root {
-        Ok(root) => {
-            let span = span_of(file, &root);
-            Ok(convert(file, root.value, span))
+    let mut builder = Builder::new(file);
+    for event in Parser::new_from_str(&file.text) {
+        let (event, span) = event.map_err(|error| builder.syntax_error(&error))?;
+        builder.event(event, span)?;
+    }
+    Ok(builder.root.unwrap_or(Node {
+        kind: NodeKind::Null,
+        span: Span::new(0, 0),
+    }))
+}
+
+/// A collection being built.
+enum Open {
+    /// Items, where it started, its anchor.
+    Seq(Vec<Node>, Span, usize),
+    /// Entries, the key waiting for its value, where it started, its anchor.
+    Map(Vec<(Node, Node)>, Option<Node>, Span, usize),
+}
+
+/// A collection being built and how many nodes it holds so far (itself
+/// and everything inside, aliases expanded).
+struct Building {
+    open: Open,
+    size: usize,
+}
+
+/// Builds the tree from parser events.
+struct Builder<'f> {
+    file: &'f SourceFile,
+    stack: Vec<Building>,
+    root: Option<Node>,
+    /// Anchored nodes by anchor id, with their node counts.
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
+    documents: usize,
+}
+
+impl<'f> Builder<'f> {
+    fn new(file: &'f SourceFile) -> Self {
+        Self {
+            file,
+            stack: Vec::new(),
+            root: None,
+            anchors: HashMap::new(),
+            nodes: 0,
+            documents: 0,
         }
-        Err(error) => Err(yaml_error(file, &error)),
     }
-}
 
-fn parser_options() -> serde_saphyr::Options {
-    serde_saphyr::options! {
-        budget: serde_saphyr::budget! {
-            max_depth: MAX_DEPTH,
-            flow_nesting_limit: MAX_DEPTH,
-            max_nodes: MAX_NODES,
-            max_events: MAX_NODES * 4,
-        },
-        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::PassThrough,
-        // Only `true` and `false` are booleans: `NO` (Norway) stays text.
-        strict_booleans: true,
-        with_snippet: false,
-    }
-}
-
-fn yaml_error(file: &SourceFile, error: &serde_saphyr::Error) -> Diagnostic {
-    let location = error.location();
-    let span = location.map_or(Span::new(0, 0), |location| {
-        let start = location_offset(file, &location);
-        Span::new(start, start + next_char_len(&file.text, start))
-    });
-    let message = error.to_string();
-    let first_line = message.lines().next().unwrap_or("invalid YAML").trim();
-    // The position is shown by the diagnostic itself.
-    let message = first_line
-        .find(" at line ")
-        .map_or(first_line, |at| &first_line[..at])
-        .to_owned();
-    let budget = message.contains("budget")
-        || message.contains("recursion limit")
-        || message.contains("depth");
-    if budget {
-        let reason = if message.contains("Depth")
-            || message.contains("depth")
-            || message.contains("recursion")
-        {
-            format!("it nests deeper than {MAX_DEPTH} levels")
-        } else if message.contains("lias") || message.contains("nchor") {
-            "its aliases (`*name`) expand into too much data".to_owned()
-        } else {
-            "it holds too many values".to_owned()
+    fn span(&self, span: &ParserSpan) -> Span {
+        let offset = |marker: &granit_parser::Marker| {
+            marker
+                .byte_offset()
+                .unwrap_or_else(|| self.file.offset_of(marker.line(), marker.col() + 1))
+                .min(self.file.text.len())
         };
-        Diagnostic::new(Code::InputLimit, span, format!("the file cannot be loaded safely: {reason}"))
-            .help(format!(
-                "workflow files may nest at most {MAX_DEPTH} levels and hold at most {MAX_NODES} values; aliases may not expand into huge documents"
-            ))
-    } else if message.contains("from_str_multiple") || message.contains("multiple documents") {
-        Diagnostic::new(
-            Code::YamlSyntax,
-            span,
-            "the file holds more than one YAML document (`---`)",
-        )
-        .help("a workflow file holds one workflow: remove the `---` line, or split the file")
-    } else {
+        let start = offset(&span.start);
+        Span::new(start, offset(&span.end).max(start))
+    }
+
+    fn limit(&self, span: Span, reason: &str) -> Diagnostic {
+        Diagnostic::new(Code::InputLimit, non_empty(self.file, span), format!("the file cannot be loaded safely: {reason}")).help(format!(
+            "workflow files may nest at most {MAX_DEPTH} levels and hold at most {MAX_NODES} values; aliases may not expand into huge documents"
+        ))
+    }
+
+    fn syntax_error(&self, error: &ScanError) -> Diagnostic {
+        let marker = error.marker();
+        let start = marker
+            .byte_offset()
+            .unwrap_or_else(|| self.file.offset_of(marker.line(), marker.col() + 1))
+            .min(self.file.text.len());
+        let span = Span::new(start, start + next_char_len(&self.file.text, start));
+        let info = error.info();
+        let message = info.lines().next().unwrap_or("invalid YAML").trim();
         Diagnostic::new(Code::YamlSyntax, span, format!("invalid YAML: {message}"))
             .help("check the indentation and quoting around this place; text containing `: ` or starting with `{`, `[`, `*`, `&` or `!` needs quotes")
     }
-}
 
-fn next_char_len(text: &str, offset: usize) -> usize {
-    text.get(offset..)
-        .and_then(|rest| rest.chars().next())
-        .map_or(0, char::len_utf8)
-}
+    fn count(&mut self, added: usize, span: Span) -> Result<(), Diagnostic> {
+        self.nodes += added;
+        if self.nodes > MAX_NODES {
+            let reason = if added > 1 {
+                "its aliases (`*name`) expand into too much data".to_owned()
+            } else {
+                "it holds too many values".to_owned()
+            };
+            return Err(self.limit(span, &reason));
+        }
+        Ok(())
+    }
 
-fn location_offset(file: &SourceFile, location: &serde_saphyr::Location) -> usize {
-    let span = location.span();
-    match span.byte_offset() {
-        Some(offset) => usize::try_from(offset).unwrap_or(file.text.len()),
-        None => file.offset_of(
-            usize::try_from(location.line()).unwrap_or(usize::MAX),
-            usize::try_from(location.column()).unwrap_or(usize::MAX),
-        ),
+    fn event(&mut self, event: Event<'_>, span: ParserSpan) -> Result<(), Diagnostic> {
+        let span = self.span(&span);
+        match event {
+            Event::DocumentStart(..) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(Diagnostic::new(Code::YamlSyntax, span, "the file holds more than one YAML document (`---`)")
+                        .help("a workflow file holds one workflow: remove the `---` line, or split the file"));
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                self.count(1, span)?;
+                let kind = scalar(&text, style, tag.as_deref());
+                let kind = kind.map_err(|tag| {
+                    Diagnostic::new(Code::YamlSyntax, span, format!("the YAML tag `{tag}` is not used in workflow files"))
+                        .help("remove the tag: values are read as text, numbers, true/false or null by themselves")
+                })?;
+                self.finish(
+                    Node {
+                        kind,
+                        span: non_empty(self.file, span),
+                    },
+                    anchor,
+                    1,
+                );
+            }
+            Event::SequenceStart(_, anchor, _) => {
+                self.open(Open::Seq(Vec::new(), span, anchor), span)?;
+            }
+            Event::MappingStart(_, anchor, _) => {
+                self.open(Open::Map(Vec::new(), None, span, anchor), span)?;
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(Building { open, size }) = self.stack.pop() else {
+                    return Ok(());
+                };
+                let (kind, start, anchor) = match open {
+                    Open::Seq(items, start, anchor) => (NodeKind::Seq(items), start, anchor),
+                    Open::Map(entries, _, start, anchor) => (NodeKind::Map(entries), start, anchor),
+                };
+                // A collection's span is its first token (one character),
+                // so a caret shows where it starts.
+                let start = Span::new(
+                    start.start,
+                    start.start + next_char_len(&self.file.text, start.start),
+                );
+                self.finish(Node { kind, span: start }, anchor, size);
+            }
+            Event::Alias(id) => {
+                let Some(size) = self.anchors.get(&id).map(|(_, size)| *size) else {
+                    return Err(Diagnostic::new(
+                        Code::YamlSyntax,
+                        span,
+                        "this alias names no anchor defined before it",
+                    )
+                    .help("define the anchor (`&name`) before using it (`*name`)"));
+                };
+                // Count what the alias copies before copying it.
+                self.count(size, span)?;
+                let node = self.anchors.get(&id).map(|(node, _)| node.clone());
+                if let Some(node) = node {
+                    self.finish(node, 0, size);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, open: Open, span: Span) -> Result<(), Diagnostic> {
+        self.count(1, span)?;
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.limit(span, &format!("it nests deeper than {MAX_DEPTH} levels")));
+        }
+        self.stack.push(Building { open, size: 1 });
+        Ok(())
+    }
+
+    /// A complete node: into its parent (or as the root), and remembered
+    /// under its anchor.
+    fn finish(&mut self, node: Node, anchor: usize, size: usize) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, (node.clone(), size));
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return;
+        };
+        parent.size = parent.size.saturating_add(size);
+        match &mut parent.open {
+            Open::Seq(items, ..) => items.push(node),
+            Open::Map(entries, pending, ..) => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => entries.push((key, node)),
+            },
+        }
     }
 }
 
-fn span_of<T>(file: &SourceFile, spanned: &YamlSpanned<T>) -> Span {
-    let location = &spanned.referenced;
-    let start = location_offset(file, location);
-    let len = location
-        .span()
-        .byte_len()
-        .and_then(|len| usize::try_from(len).ok())
-        .unwrap_or(0);
-    Span::new(start, (start + len).min(file.text.len()))
-}
-
-fn convert(file: &SourceFile, raw: RawNode, span: Span) -> Node {
-    let kind = match raw {
-        RawNode::Null => NodeKind::Null,
-        RawNode::Bool(b) => NodeKind::Bool(b),
-        RawNode::Int(i) => NodeKind::Int(i),
-        RawNode::Float(f) => NodeKind::Float(f),
-        RawNode::String(s) => NodeKind::String(s),
-        RawNode::Seq(items) => NodeKind::Seq(
-            items
-                .into_iter()
-                .map(|item| {
-                    let span = span_of(file, &item);
-                    convert(file, item.value, span)
-                })
-                .collect(),
-        ),
-        RawNode::Map(entries) => NodeKind::Map(
-            entries
-                .into_iter()
-                .map(|(key, value)| {
-                    let key_span = span_of(file, &key);
-                    let value_span = span_of(file, &value);
-                    (
-                        convert(file, key.value, key_span),
-                        convert(file, value.value, value_span),
-                    )
-                })
-                .collect(),
-        ),
-    };
-    // A collection's span from the parser covers its first token; make it
-    // at least one character so a caret shows.
-    let span = if span.is_empty() {
+fn non_empty(file: &SourceFile, span: Span) -> Span {
+    if span.is_empty() {
         Span::new(
             span.start,
             span.start + next_char_len(&file.text, span.start),
         )
     } else {
         span
-    };
-    Node { kind, span }
-}
-
-/// The parser-facing tree: children carry the YAML library's locations.
-enum RawNode {
-    Null,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    String(String),
-    Seq(Vec<YamlSpanned<RawNode>>),
-    Map(Vec<(YamlSpanned<RawNode>, YamlSpanned<RawNode>)>),
-}
-
-impl<'de> Deserialize<'de> for RawNode {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(RawNodeVisitor)
     }
 }
 
-struct RawNodeVisitor;
-
-impl<'de> Visitor<'de> for RawNodeVisitor {
-    type Value = RawNode;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any YAML value")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<RawNode, E> {
-        Ok(RawNode::Null)
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<RawNode, E> {
-        Ok(RawNode::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<RawNode, D::Error> {
-        RawNode::deserialize(deserializer)
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawNode, E> {
-        Ok(RawNode::Bool(v))
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawNode, E> {
-        Ok(RawNode::Int(i128::from(v)))
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawNode, E> {
-        Ok(RawNode::Int(i128::from(v)))
-    }
-
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<RawNode, E> {
-        Ok(RawNode::Int(v))
-    }
-
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<RawNode, E> {
-        Ok(i128::try_from(v).map_or_else(|_| RawNode::String(v.to_string()), RawNode::Int))
-    }
-
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawNode, E> {
-        Ok(RawNode::Float(v))
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawNode, E> {
-        Ok(RawNode::String(v.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<RawNode, E> {
-        Ok(RawNode::String(v))
-    }
-
-    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<RawNode, E> {
-        Ok(RawNode::String(String::from_utf8_lossy(v).into_owned()))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawNode, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element::<YamlSpanned<RawNode>>()? {
-            items.push(item);
+/// What a scalar is (YAML 1.2 core schema: only `true` and `false` are
+/// booleans). Quoted and block scalars are text. A tag other than the core
+/// schema's is refused (its text is the error).
+fn scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<NodeKind, String> {
+    if let Some(tag) = tag {
+        if !tag.is_yaml_core_schema() {
+            return Err(tag.to_string());
         }
-        Ok(RawNode::Seq(items))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawNode, A::Error> {
-        let mut entries = Vec::new();
-        while let Some(key) = map.next_key::<YamlSpanned<RawNode>>()? {
-            let value = map.next_value::<YamlSpanned<RawNode>>()?;
-            entries.push((key, value));
+        if tag.is_yaml_core_schema_tag("str") {
+            return Ok(NodeKind::String(text.to_owned()));
         }
-        Ok(RawNode::Map(entries))
     }
+    if style != ScalarStyle::Plain {
+        return Ok(NodeKind::String(text.to_owned()));
+    }
+    Ok(match text {
+        "" | "~" | "null" | "Null" | "NULL" => NodeKind::Null,
+        "true" | "True" | "TRUE" => NodeKind::Bool(true),
+        "false" | "False" | "FALSE" => NodeKind::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => NodeKind::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => NodeKind::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => NodeKind::Float(f64::NAN),
+        _ => number(text).unwrap_or_else(|| NodeKind::String(text.to_owned())),
+    })
+}
+
+/// A YAML 1.2 core-schema number, if the text is one.
+fn number(text: &str) -> Option<NodeKind> {
+    let first = text.as_bytes().first()?;
+    if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
+        return None;
+    }
+    if let Some(hex) = text.strip_prefix("0x") {
+        return i128::from_str_radix(hex, 16).ok().map(NodeKind::Int);
+    }
+    if let Some(octal) = text.strip_prefix("0o") {
+        return i128::from_str_radix(octal, 8).ok().map(NodeKind::Int);
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(text.parse::<i128>().map_or_else(
+            |_| NodeKind::Float(text.parse().unwrap_or(f64::INFINITY)),
+            NodeKind::Int,
+        ));
+    }
+    let valid_float = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'))
+        && digits.bytes().any(|b| b.is_ascii_digit());
+    if valid_float {
+        return text.parse::<f64>().ok().map(NodeKind::Float);
+    }
+    None
+}
+
+fn next_char_len(text: &str, offset: usize) -> usize {
+    text.get(offset..)
+        .and_then(|rest| rest.chars().next())
+        .map_or(0, char::len_utf8)
 }
 
 #[cfg(test)]
@@ -414,6 +429,49 @@ mod tests {
         };
         assert_eq!(text_at(&file, needs[0].span), "b");
         assert_eq!(file.line_col(needs[1].span.start), (5, 16));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Nothing panics on any input, and every span is inside the text.
+        #[test]
+        fn any_text_loads_or_gets_a_located_diagnostic(text in "[ -~\\n\\t:{}\\[\\],&*!|>'\"#%@`ñ€]{0,200}") {
+            let file = SourceFile::new("p.yaml", text);
+            match parse(&file) {
+                Ok(node) => {
+                    let mut stack = vec![&node];
+                    while let Some(node) = stack.pop() {
+                        proptest::prop_assert!(node.span.end <= file.text.len());
+                        proptest::prop_assert!(file.text.is_char_boundary(node.span.start));
+                        match &node.kind {
+                            NodeKind::Seq(items) => stack.extend(items),
+                            NodeKind::Map(entries) => stack.extend(entries.iter().flat_map(|(k, v)| [k, v])),
+                            _ => {}
+                        }
+                    }
+                }
+                Err(diagnostic) => proptest::prop_assert!(diagnostic.span.end <= file.text.len()),
+            }
+        }
+    }
+
+    #[test]
+    fn yaml_1_2_scalars_and_tags() {
+        let (_, node) = load("a: NO\nb: yes\nc: 0x1f\nd: 0o17\ne: 1e3\nf: !!str 12\ng: .5\n");
+        assert_eq!(
+            node.unwrap().to_json(),
+            serde_json::json!({"a": "NO", "b": "yes", "c": 31, "d": 15, "e": 1000.0, "f": "12", "g": 0.5})
+        );
+        let (_, node) = load("a: !Ref x\n");
+        assert_eq!(node.unwrap_err().code, Code::YamlSyntax);
+        let (_, node) = load("a: 1\n---\nb: 2\n");
+        assert!(
+            node.unwrap_err()
+                .message
+                .contains("more than one YAML document")
+        );
+        let (_, node) = load("a: *nothing\n");
+        assert_eq!(node.unwrap_err().code, Code::YamlSyntax);
     }
 
     #[test]

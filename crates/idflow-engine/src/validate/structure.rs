@@ -98,7 +98,7 @@ pub(crate) struct PollOverride {
 /// Reads the whole file's shape.
 pub(crate) fn read_workflow<'a>(reader: &mut Reader, root: &'a Node) -> Draft<'a> {
     let mut draft = Draft::default();
-    let anchor = Span::new(root.span.start, root.span.start + 1);
+    let anchor = root.span;
     if matches!(root.kind, NodeKind::Null) {
         reader.push(
             Diagnostic::new(Code::MissingKey, anchor, "the file is empty").help(
