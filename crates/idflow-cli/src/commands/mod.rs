@@ -16,6 +16,15 @@ use anyhow::Context as _;
 use idflow_engine::expr::ExprEngine;
 use idflow_engine::validate::{Validated, read_source, validate};
 
+/// How a command prints what it found.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(crate) enum OutputFormat {
+    /// For people.
+    Human,
+    /// JSON, for tools.
+    Json,
+}
+
 /// Whether to color output on stdout.
 pub(crate) fn use_color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()

@@ -4,29 +4,22 @@ use std::io::Write as _;
 
 use serde_json::Value;
 
+use super::OutputFormat;
 use crate::Outcome;
 
 /// Arguments of `idflow steps`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    /// A readable list.
-    Human,
-    /// The step types' metadata as JSON.
-    Json,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let registry = idflow_cli::registry::build()?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if matches!(args.format, Format::Json) {
+    if matches!(args.format, OutputFormat::Json) {
         let all: Vec<&idflow_core::StepMetadata> =
             registry.iter().map(|(_, step)| step.metadata()).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;

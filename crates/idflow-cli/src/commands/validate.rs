@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use idflow_engine::expr::ExprEngine;
 use idflow_engine::validate::{read_source, validate};
 
+use super::OutputFormat;
 use crate::Outcome;
 
 /// Arguments of `idflow validate`.
@@ -18,16 +19,8 @@ pub(crate) struct Args {
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Format {
-    /// Source excerpts with carets and help.
-    Human,
-    /// A JSON array of diagnostics.
-    Json,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    format: OutputFormat,
 }
 
 /// Every workflow file a path names (folders are searched recursively,
@@ -85,20 +78,20 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                 warnings += 1;
             }
             match args.format {
-                Format::Human => {
+                OutputFormat::Human => {
                     write!(out, "{}", report.render(color))?;
                     writeln!(out)?;
                 }
-                Format::Json => json.push(report.to_json()),
+                OutputFormat::Json => json.push(report.to_json()),
             }
         }
-        if matches!(args.format, Format::Human) && !validated.has_errors() {
+        if matches!(args.format, OutputFormat::Human) && !validated.has_errors() {
             writeln!(out, "{}: valid", path.display())?;
         }
     }
     match args.format {
-        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?,
-        Format::Human => {
+        OutputFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?,
+        OutputFormat::Human => {
             writeln!(
                 out,
                 "{} file(s) checked: {} valid, {invalid} invalid, {warnings} warning(s)",
