@@ -1,11 +1,13 @@
 //! How `core.http` reports failures: transport errors and unexpected
 //! statuses become [`StepError`]s that say whether a retry could help, name
 //! the method, status and a redacted URL, and carry a redacted excerpt of
-//! the response body.
+//! the response body. Which statuses are retryable, `Retry-After`, cause
+//! chains and body excerpts follow the shared conventions of
+//! [`idflow_core::http`].
 
-use std::error::Error as _;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
+use idflow_core::http::{error_chain, is_retryable_status, parse_retry_after, redacted_excerpt};
 use idflow_core::{Redactor, StepError};
 use reqwest::{StatusCode, Url};
 
@@ -38,7 +40,7 @@ pub(crate) fn transport_error(
         error.is_builder(),
     );
     // The URL is shown once, redacted, by us; the causes must not repeat it.
-    let cause = redactor.redact(&cause_chain(&error.without_url()));
+    let cause = redactor.redact(&error_chain(&error.without_url()));
     let request = format!("{method} {shown_url}");
     if timeout {
         StepError::retryable("timeout", format!("{request} timed out ({cause})"))
@@ -55,21 +57,6 @@ pub(crate) fn transport_error(
         // The connection broke while sending or receiving: worth another try.
         StepError::retryable("connection", format!("{request} failed ({cause})"))
     }
-}
-
-/// An error's message followed by each of its causes, `: `-separated.
-fn cause_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 /// What is known about a response whose status was not expected.
@@ -99,7 +86,7 @@ pub(crate) fn status_error(
         "status": status.as_u16(),
         "body": excerpt(unexpected.body_prefix, redactor),
     });
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    if is_retryable_status(status.as_u16()) {
         let error = StepError::retryable("http_status", message).with_details(details);
         match unexpected
             .retry_after
@@ -113,30 +100,16 @@ pub(crate) fn status_error(
     }
 }
 
-/// Reads a `Retry-After` value: a number of seconds, or an HTTP date (a
-/// date in the past means "now").
-pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
-        return value.parse().ok().map(Duration::from_secs);
-    }
-    let date = httpdate::parse_http_date(value).ok()?;
-    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-/// The start of a body as text, redacted, at most [`EXCERPT_CHARS`]
-/// characters (`…` marks a cut). Redaction runs before the cut so that a
-/// secret cannot be half shown.
+/// The start of a body as errors quote it: redacted, at most
+/// [`EXCERPT_CHARS`] characters.
 pub(crate) fn excerpt(body_prefix: &[u8], redactor: &Redactor) -> String {
-    let text = redactor.redact(&String::from_utf8_lossy(body_prefix));
-    match text.char_indices().nth(EXCERPT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
-    }
+    redacted_excerpt(body_prefix, redactor, EXCERPT_CHARS)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn unexpected<'a>(
@@ -188,30 +161,15 @@ mod tests {
     }
 
     #[test]
-    fn retry_after_in_seconds_or_as_a_date() {
-        let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
-        assert_eq!(parse_retry_after("120", now), Some(Duration::from_mins(2)));
-        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:50:07 GMT", now),
-            Some(Duration::from_secs(30))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
-        assert_eq!(parse_retry_after("-5", now), None);
-        assert_eq!(parse_retry_after("", now), None);
-    }
-
-    #[test]
     fn a_retry_after_on_a_terminal_status_is_ignored() {
         let now = SystemTime::UNIX_EPOCH;
         let error = status_error(&unexpected(400, Some("5"), b""), &Redactor::new(), now);
         assert_eq!(error.retry_after, None);
         let error = status_error(&unexpected(503, Some("5"), b""), &Redactor::new(), now);
         assert_eq!(error.retry_after, Some(Duration::from_secs(5)));
+        let date = Some("Thu, 01 Jan 1970 00:00:30 GMT");
+        let error = status_error(&unexpected(429, date, b""), &Redactor::new(), now);
+        assert_eq!(error.retry_after, Some(Duration::from_secs(30)));
     }
 
     #[test]
