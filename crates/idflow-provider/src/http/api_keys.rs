@@ -7,22 +7,17 @@ use serde_json::{Value, json};
 
 use super::enrollments::account_id_field;
 use super::error::ApiError;
-use super::extract::{Client, Form, IdempotencyKey};
-use super::idempotency;
+use super::extract::{Client, Form};
+use super::idempotency::Creation;
 use super::validations::require_enrolled;
 use crate::secrets::random_hex;
 use crate::state::AppState;
 use crate::store::NewWebToken;
 use crate::web_tokens;
 
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    client: Client,
-    IdempotencyKey(key): IdempotencyKey,
-    form: Form,
-) -> Response {
-    let work = create_token(&state, &client, &form);
-    idempotency::once(&state, &client, key, "POST /v1/api-keys", &form, work).await
+pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
+    let work = create_token(&state, &creation.client, &creation.form);
+    creation.once(&state, "POST /v1/api-keys", work).await
 }
 
 fn require_value(form: &Form, field: &str, expected: &str) -> Result<(), ApiError> {

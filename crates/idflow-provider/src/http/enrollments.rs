@@ -6,9 +6,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::error::ApiError;
-use super::extract::{Client, Form, IdempotencyKey, PathParams};
-use super::idempotency;
+use super::error::{ApiError, found};
+use super::extract::{Client, Form, PathParams};
+use super::idempotency::Creation;
 use crate::links;
 use crate::model::{EnrollmentType, is_valid_account_id, new_id, prefix};
 use crate::state::AppState;
@@ -18,14 +18,9 @@ use crate::views;
 /// Countries accepted for blocklist (`face-search`) enrollments.
 pub(crate) const BLOCKLIST_COUNTRIES: [&str; 7] = ["BR", "CL", "CO", "CR", "EC", "MX", "PE"];
 
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    client: Client,
-    IdempotencyKey(key): IdempotencyKey,
-    form: Form,
-) -> Response {
-    let work = create_enrollment(&state, &client, &form);
-    idempotency::once(&state, &client, key, "POST /v1/enrollments", &form, work).await
+pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
+    let work = create_enrollment(&state, &creation.client, &creation.form);
+    creation.once(&state, "POST /v1/enrollments", work).await
 }
 
 /// The `account_id` field if given (validated), else a new `ACC...` id.
@@ -129,11 +124,10 @@ pub(crate) async fn read(
     client: Client,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = state
-        .store()
-        .enrollment(&client.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("enrollment"))?;
+    let row = found(
+        state.store().enrollment(&client.id, &id).await,
+        "enrollment",
+    )?;
     Ok(Json(views::enrollment(&row, None)))
 }
 
@@ -143,11 +137,8 @@ pub(crate) async fn delete(
     client: Client,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = state
-        .store()
-        .delete_enrollment(&client.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("enrollment"))?;
+    let deleted = state.store().delete_enrollment(&client.id, &id).await;
+    let row = found(deleted, "enrollment")?;
     let mut body = views::enrollment(&row, None);
     body["deleted"] = json!(true);
     Ok(Json(body))

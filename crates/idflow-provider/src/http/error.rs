@@ -187,6 +187,12 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The record a store lookup found, else 404 for `what` (see
+/// [`ApiError::not_found`]); a store failure is a 500.
+pub(crate) fn found<T>(lookup: Result<Option<T>, sqlx::Error>, what: &str) -> Result<T, ApiError> {
+    lookup?.ok_or_else(|| ApiError::not_found(what))
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
         Self::internal(&error)

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::Value;
 
-use super::error::ApiError;
+use super::error::{ApiError, found};
 use super::extract::{Client, PathParams};
 use crate::state::AppState;
 use crate::views;
@@ -14,10 +14,6 @@ pub(crate) async fn result(
     client: Client,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let row = state
-        .store()
-        .process(&client.id, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("process"))?;
+    let row = found(state.store().process(&client.id, &id).await, "process")?;
     Ok(Json(views::process(&row)))
 }

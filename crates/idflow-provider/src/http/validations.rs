@@ -7,9 +7,9 @@ use axum::response::Response;
 use serde_json::Value;
 
 use super::enrollments::account_id_field;
-use super::error::ApiError;
-use super::extract::{Client, Form, IdempotencyKey, PathParams, Query};
-use super::idempotency;
+use super::error::{ApiError, found};
+use super::extract::{Client, Form, PathParams, Query};
+use super::idempotency::Creation;
 use crate::links;
 use crate::model::{new_id, prefix};
 use crate::state::AppState;
@@ -22,14 +22,9 @@ pub const DEFAULT_THRESHOLD: f64 = idflow_vision::SCORE_AT_SAME_PERSON_DISTANCE 
 /// Longest accepted validation `timeout`, in seconds (one day).
 pub(crate) const MAX_TIMEOUT_SECONDS: i64 = 24 * 60 * 60;
 
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    client: Client,
-    IdempotencyKey(key): IdempotencyKey,
-    form: Form,
-) -> Response {
-    let work = create_validation(&state, &client, &form);
-    idempotency::once(&state, &client, key, "POST /v1/validations", &form, work).await
+pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
+    let work = create_validation(&state, &creation.client, &creation.form);
+    creation.once(&state, "POST /v1/validations", work).await
 }
 
 /// Parses `threshold` (0..1), defaulting to [`DEFAULT_THRESHOLD`].
@@ -149,10 +144,7 @@ pub(crate) async fn read(
     query: Query,
 ) -> Result<Json<Value>, ApiError> {
     let show_details = query.flag("show_details")?;
-    let row = state
-        .store()
-        .validation(&client.id, &id, state.now())
-        .await?
-        .ok_or_else(|| ApiError::not_found("validation"))?;
+    let lookup = state.store().validation(&client.id, &id, state.now()).await;
+    let row = found(lookup, "validation")?;
     Ok(Json(views::validation(&row, show_details, None)))
 }

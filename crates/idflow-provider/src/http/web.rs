@@ -11,7 +11,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use super::error::ApiError;
+use super::error::{ApiError, found};
 use super::extract::{ImageBody, PathParams, Query};
 use super::validations::{DEFAULT_THRESHOLD, require_enrolled};
 use crate::model::{Status, TargetKind, new_id, prefix};
@@ -217,11 +217,8 @@ pub(crate) async fn poll_process(
     if token.process_id.as_deref() != Some(process_id.as_str()) {
         return Err(ApiError::not_found("process"));
     }
-    let process = state
-        .store()
-        .process(&token.client_id, &process_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("process"))?;
+    let lookup = state.store().process(&token.client_id, &process_id).await;
+    let process = found(lookup, "process")?;
     let mut body = Map::new();
     body.insert("process_id".into(), json!(process.id));
     body.insert("status".into(), json!(process.status));

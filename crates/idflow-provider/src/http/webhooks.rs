@@ -8,21 +8,16 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
-use super::extract::{Client, Form, IdempotencyKey, PathParams};
-use super::idempotency;
+use super::extract::{Client, Form, PathParams};
+use super::idempotency::Creation;
 use crate::model::{new_id, prefix, rfc3339};
 use crate::secrets::random_hex;
 use crate::state::AppState;
 use crate::store::WebhookRow;
 
-pub(crate) async fn create(
-    State(state): State<AppState>,
-    client: Client,
-    IdempotencyKey(key): IdempotencyKey,
-    form: Form,
-) -> Response {
-    let work = create_webhook(&state, &client, &form);
-    idempotency::once(&state, &client, key, "POST /v1/webhooks", &form, work).await
+pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
+    let work = create_webhook(&state, &creation.client, &creation.form);
+    creation.once(&state, "POST /v1/webhooks", work).await
 }
 
 fn view(row: &WebhookRow) -> Value {
