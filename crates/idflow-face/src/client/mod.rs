@@ -161,15 +161,8 @@ impl ProviderClient {
         request: &NewEnrollment,
         idempotency_key: Option<&str>,
     ) -> Result<Enrollment, ProviderError> {
-        let form = request.form();
         let url = endpoint(self.settings.validations_url(), &["v1", "enrollments"]);
-        self.json(Self::api_call(
-            Method::POST,
-            url,
-            Body::Form(&form),
-            idempotency_key,
-        ))
-        .await
+        self.post_form(url, &request.form(), idempotency_key).await
     }
 
     /// `GET /v1/enrollments/{id}`.
@@ -178,8 +171,7 @@ impl ProviderClient {
             self.settings.validations_url(),
             &["v1", "enrollments", enrollment_id],
         );
-        self.json(Self::api_call(Method::GET, url, Body::None, None))
-            .await
+        self.get(url).await
     }
 
     /// `POST /v1/validations`.
@@ -188,15 +180,8 @@ impl ProviderClient {
         request: &NewValidation,
         idempotency_key: Option<&str>,
     ) -> Result<Validation, ProviderError> {
-        let form = request.form();
         let url = endpoint(self.settings.validations_url(), &["v1", "validations"]);
-        self.json(Self::api_call(
-            Method::POST,
-            url,
-            Body::Form(&form),
-            idempotency_key,
-        ))
-        .await
+        self.post_form(url, &request.form(), idempotency_key).await
     }
 
     /// `GET /v1/validations/{id}?show_details=true`.
@@ -206,8 +191,7 @@ impl ProviderClient {
             &["v1", "validations", validation_id],
         );
         url.query_pairs_mut().append_pair("show_details", "true");
-        self.json(Self::api_call(Method::GET, url, Body::None, None))
-            .await
+        self.get(url).await
     }
 
     /// `POST /v1/api-keys` on the account host: a web token.
@@ -216,15 +200,8 @@ impl ProviderClient {
         request: &NewWebToken,
         idempotency_key: Option<&str>,
     ) -> Result<WebToken, ProviderError> {
-        let form = request.form();
         let url = endpoint(self.settings.account_url(), &["v1", "api-keys"]);
-        self.json(Self::api_call(
-            Method::POST,
-            url,
-            Body::Form(&form),
-            idempotency_key,
-        ))
-        .await
+        self.post_form(url, &request.form(), idempotency_key).await
     }
 
     /// `PUT <file_upload_link>` with the photo's bytes and content type,
@@ -279,6 +256,28 @@ impl ProviderClient {
             idempotency_key,
             body,
         }
+    }
+
+    /// A creating API call: `POST url` with `form`, and the JSON answer.
+    async fn post_form<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        form: &[(&'static str, String)],
+        idempotency_key: Option<&str>,
+    ) -> Result<T, ProviderError> {
+        self.json(Self::api_call(
+            Method::POST,
+            url,
+            Body::Form(form),
+            idempotency_key,
+        ))
+        .await
+    }
+
+    /// A reading API call: `GET url`, and the JSON answer.
+    async fn get<T: DeserializeOwned>(&self, url: Url) -> Result<T, ProviderError> {
+        self.json(Self::api_call(Method::GET, url, Body::None, None))
+            .await
     }
 
     /// Sends an API call and reads its JSON answer.

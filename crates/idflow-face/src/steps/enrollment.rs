@@ -10,7 +10,10 @@
 use async_trait::async_trait;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, decode_input};
 
-use super::{DEFAULT_POLL, optional_text, outputs, required_id, text_or_null};
+use super::{
+    DEFAULT_POLL, creation_key, optional_text, outputs, provider_failure, received_upload_link,
+    required_id, text_or_null,
+};
 use crate::client::{EnrollmentType, NewEnrollment};
 use crate::connection::FaceConnection;
 
@@ -129,27 +132,17 @@ impl Step for CreateEnrollmentStep {
         let retry_ambiguous = input.retry_ambiguous;
         let request = Self::request(input)?;
         let client = self.connection.for_attempt(ctx)?;
-        let form: serde_json::Value = request
-            .form()
-            .into_iter()
-            .map(|(name, value)| serde_json::json!([name, value]))
-            .collect();
-        let key = ctx.idempotency_key(&form);
+        let key = creation_key(ctx, &request.form());
         let enrollment = client
             .create_enrollment(&request, Some(&key))
             .await
-            .map_err(|error| error.to_step_error(ctx.redactor(), !retry_ambiguous))?;
-        let link = enrollment.file_upload_link.as_ref().ok_or_else(|| {
-            StepError::terminal(
-                "invalid_response",
-                format!(
-                    "the provider created enrollment `{}` but gave no `file_upload_link` to \
-                     upload the photo to",
-                    enrollment.enrollment_id
-                ),
-            )
-        })?;
-        ctx.redactor().add(link.expose());
+            .map_err(provider_failure(ctx, !retry_ambiguous))?;
+        let link = received_upload_link(
+            ctx,
+            enrollment.file_upload_link.as_ref(),
+            &format!("enrollment `{}`", enrollment.enrollment_id),
+            "photo",
+        )?;
         tracing::debug!(
             enrollment_id = %enrollment.enrollment_id,
             status = %enrollment.status,
@@ -241,7 +234,7 @@ impl Step for GetEnrollmentStep {
         let enrollment = client
             .enrollment(id)
             .await
-            .map_err(|error| error.to_step_error(ctx.redactor(), false))?;
+            .map_err(provider_failure(ctx, false))?;
         tracing::debug!(
             enrollment_id = %enrollment.enrollment_id,
             status = %enrollment.status,

@@ -9,7 +9,10 @@
 //! Every step decodes its `with`, checks what the schema cannot, takes the
 //! client from the [`FaceConnection`](crate::FaceConnection) (adding the API
 //! key to the run's redactor), adds every credential it receives to the
-//! redactor, and turns provider failures into classified step errors.
+//! redactor, and turns provider failures into classified step errors. The
+//! helpers below are those shared parts: `creation_key` for creating
+//! requests, `provider_failure` for classifying, and `received_upload_link`
+//! for the links the creating steps hand on.
 
 pub mod enrollment;
 pub mod token;
@@ -18,7 +21,9 @@ pub mod validation;
 
 use std::time::Duration;
 
-use idflow_core::{Outputs, PollDefaults, StepError};
+use idflow_core::{Outputs, PollDefaults, StepContext, StepError};
+
+use crate::client::{Credential, ProviderError};
 
 /// The default poll policy of the status gates: 1 s, doubling up to 10 s,
 /// 10 minutes in all.
@@ -57,6 +62,49 @@ fn optional_text(value: Option<String>) -> Option<String> {
     value
         .map(|text| text.trim().to_owned())
         .filter(|text| !text.is_empty())
+}
+
+/// The `Idempotency-Key` of a creating request: the same on every attempt
+/// of this step with this form, so that a retry never creates twice.
+fn creation_key(ctx: &StepContext, form: &[(&'static str, String)]) -> String {
+    let pairs: serde_json::Value = form
+        .iter()
+        .map(|(name, value)| serde_json::json!([name, value]))
+        .collect();
+    ctx.idempotency_key(&pairs)
+}
+
+/// Turns a provider failure into the step's error, redacted with the run's
+/// redactor; with `stop_if_ambiguous`, a failure that may have been carried
+/// out upstream is terminal.
+fn provider_failure(
+    ctx: &StepContext,
+    stop_if_ambiguous: bool,
+) -> impl FnOnce(ProviderError) -> StepError + '_ {
+    move |error| error.to_step_error(ctx.redactor(), stop_if_ambiguous)
+}
+
+/// The upload link the provider gave for what it just created (`created`,
+/// such as ``enrollment `ENR1` ``), added to the run's redactor; a
+/// terminal `invalid_response` when there is none to upload the `photo`
+/// (what the user sends: `photo`, `selfie`) to.
+fn received_upload_link<'a>(
+    ctx: &StepContext,
+    link: Option<&'a Credential>,
+    created: &str,
+    photo: &str,
+) -> Result<&'a Credential, StepError> {
+    let link = link.ok_or_else(|| {
+        StepError::terminal(
+            "invalid_response",
+            format!(
+                "the provider created {created} but gave no `file_upload_link` to upload the \
+                 {photo} to"
+            ),
+        )
+    })?;
+    ctx.redactor().add(link.expose());
+    Ok(link)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, decode_input};
 
-use super::{optional_text, outputs, required_id, text_or_null};
+use super::{creation_key, optional_text, outputs, provider_failure, required_id, text_or_null};
 use crate::client::NewWebToken;
 use crate::connection::FaceConnection;
 
@@ -84,16 +84,11 @@ impl Step for IssueTokenStep {
             flow_id: optional_text(input.flow_id),
         };
         let client = self.connection.for_attempt(ctx)?;
-        let form: serde_json::Value = request
-            .form()
-            .into_iter()
-            .map(|(name, value)| serde_json::json!([name, value]))
-            .collect();
-        let key = ctx.idempotency_key(&form);
+        let key = creation_key(ctx, &request.form());
         let token = client
             .create_web_token(&request, Some(&key))
             .await
-            .map_err(|error| error.to_step_error(ctx.redactor(), false))?;
+            .map_err(provider_failure(ctx, false))?;
         ctx.redactor().add(token.api_key.expose());
         let url = client.verification_url(&token.api_key);
         ctx.redactor().add(url.expose());

@@ -10,7 +10,7 @@ use std::path::Path;
 use async_trait::async_trait;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, decode_input};
 
-use super::outputs;
+use super::{outputs, provider_failure};
 use crate::client::Credential;
 use crate::connection::FaceConnection;
 use crate::photo::read_photo;
@@ -94,7 +94,7 @@ impl Step for UploadPhotoStep {
         client
             .upload_photo(&link, &photo)
             .await
-            .map_err(|error| error.to_step_error(ctx.redactor(), false))?;
+            .map_err(provider_failure(ctx, false))?;
         tracing::debug!(
             bytes = photo.len(),
             content_type = photo.content_type(),

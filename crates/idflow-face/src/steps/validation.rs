@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, decode_input};
 
-use super::{DEFAULT_POLL, outputs, required_id, text_or_null};
+use super::{
+    DEFAULT_POLL, creation_key, outputs, provider_failure, received_upload_link, required_id,
+    text_or_null,
+};
 use crate::client::NewValidation;
 use crate::connection::FaceConnection;
 
@@ -101,27 +104,17 @@ impl Step for CreateValidationStep {
             subvalidations,
         };
         let client = self.connection.for_attempt(ctx)?;
-        let form: serde_json::Value = request
-            .form()
-            .into_iter()
-            .map(|(name, value)| serde_json::json!([name, value]))
-            .collect();
-        let key = ctx.idempotency_key(&form);
+        let key = creation_key(ctx, &request.form());
         let validation = client
             .create_validation(&request, Some(&key))
             .await
-            .map_err(|error| error.to_step_error(ctx.redactor(), false))?;
-        let link = validation.upload_link().ok_or_else(|| {
-            StepError::terminal(
-                "invalid_response",
-                format!(
-                    "the provider created validation `{}` but gave no `file_upload_link` to \
-                     upload the selfie to",
-                    validation.validation_id
-                ),
-            )
-        })?;
-        ctx.redactor().add(link.expose());
+            .map_err(provider_failure(ctx, false))?;
+        let link = received_upload_link(
+            ctx,
+            validation.upload_link(),
+            &format!("validation `{}`", validation.validation_id),
+            "selfie",
+        )?;
         tracing::debug!(validation_id = %validation.validation_id, "validation created");
         Ok(outputs([
             ("validation_id", validation.validation_id.clone().into()),
@@ -190,7 +183,7 @@ impl Step for AwaitValidationStep {
         let validation = client
             .validation(id)
             .await
-            .map_err(|error| error.to_step_error(ctx.redactor(), false))?;
+            .map_err(provider_failure(ctx, false))?;
         let Some(status) = validation.validation_status.as_deref() else {
             return Err(StepError::terminal(
                 "invalid_response",
