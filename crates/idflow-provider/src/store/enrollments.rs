@@ -1,7 +1,7 @@
 //! Enrollments: reference faces and blocklisted faces, with their embeddings.
 
 use super::Store;
-use super::uploads::NewLink;
+use super::uploads::{NewLink, delete_pending_image};
 use crate::model::{EnrollmentType, Status, TargetKind};
 
 /// The columns of [`EnrollmentRow`], as a literal for `concat!`.
@@ -136,12 +136,13 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         if row.is_some() {
-            for table in [
+            sqlx::query(
                 "DELETE FROM upload_links WHERE target_kind = 'enrollment' AND target_id = ?",
-                "DELETE FROM pending_images WHERE target_kind = 'enrollment' AND target_id = ?",
-            ] {
-                sqlx::query(table).bind(id).execute(&mut *tx).await?;
-            }
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            delete_pending_image(&mut tx, TargetKind::Enrollment, id).await?;
         }
         tx.commit().await?;
         Ok(row)
@@ -155,8 +156,7 @@ impl Store {
         outcome: &EnrollmentOutcome<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE enrollments SET status = ?, reason = ?, embedding = ?, faces_seen = ?, updated_at = ?
              WHERE id = ?",
         )
@@ -165,18 +165,8 @@ impl Store {
         .bind(outcome.embedding.as_deref())
         .bind(outcome.faces_seen)
         .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(
-            "DELETE FROM pending_images WHERE target_kind = 'enrollment' AND target_id = ?",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(updated == 1)
+        .bind(id);
+        self.finish_target(update, TargetKind::Enrollment, id).await
     }
 
     /// Embeddings of the client's blocklist (successful face-search enrollments).

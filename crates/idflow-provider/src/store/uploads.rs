@@ -1,6 +1,8 @@
-//! Single-use upload links and the photos waiting to be processed.
+//! Single-use upload links and the photos waiting to be processed, and
+//! [`Store::finish_target`], which records a processed photo's outcome.
 
-use sqlx::{Sqlite, Transaction};
+use sqlx::query::Query;
+use sqlx::{Database, Sqlite, Transaction};
 
 use super::Store;
 use crate::model::TargetKind;
@@ -133,6 +135,36 @@ impl Store {
             })
             .collect())
     }
+
+    /// Runs `update` (recording the outcome of an enrollment's or a
+    /// validation's photo) and deletes the photo, in one transaction.
+    /// `Ok(false)` if the update touched no row (the record was deleted).
+    pub(crate) async fn finish_target(
+        &self,
+        update: Query<'_, Sqlite, <Sqlite as Database>::Arguments>,
+        kind: TargetKind,
+        target_id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let updated = update.execute(&mut *tx).await?.rows_affected();
+        delete_pending_image(&mut tx, kind, target_id).await?;
+        tx.commit().await?;
+        Ok(updated == 1)
+    }
+}
+
+/// Deletes the photo waiting for this enrollment or validation, if any.
+pub(crate) async fn delete_pending_image(
+    tx: &mut Transaction<'_, Sqlite>,
+    kind: TargetKind,
+    target_id: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM pending_images WHERE target_kind = ? AND target_id = ?")
+        .bind(kind.as_str())
+        .bind(target_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub(crate) async fn insert_pending_image(

@@ -133,8 +133,7 @@ impl Store {
         outcome: &ValidationOutcome<'_>,
         now: i64,
     ) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
+        let update = sqlx::query(
             "UPDATE validations
              SET status = ?, reason = ?, similarity_status = ?, confidence_score = ?, faces_seen = ?,
                  updated_at = ?
@@ -146,17 +145,7 @@ impl Store {
         .bind(outcome.confidence_score)
         .bind(outcome.faces_seen)
         .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        sqlx::query(
-            "DELETE FROM pending_images WHERE target_kind = 'validation' AND target_id = ?",
-        )
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(updated == 1)
+        .bind(id);
+        self.finish_target(update, TargetKind::Validation, id).await
     }
 }
