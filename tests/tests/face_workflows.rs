@@ -26,7 +26,7 @@ use idflow_face::{ClientOptions, FaceConnection, ProviderSettings};
 use idflow_tests::repo_root;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockBuilder, MockServer, Request, ResponseTemplate};
 
 const API_KEY: &str = "wf-api-key-5f1e2d3c4b";
 const LINK_SIGNATURE: &str = "sig-upload-7a6b5c4d3e";
@@ -63,13 +63,7 @@ fn photo_dir() -> tempfile::TempDir {
 /// Validates the shipped workflow (no diagnostics allowed), checks the
 /// inputs as `idflow run` does, runs it, and returns the run result as
 /// JSON after checking that no credential appears in it.
-async fn run(
-    file: &str,
-    registry: &StepRegistry,
-    inputs: Value,
-    base_dir: &Path,
-    secrets: &[&str],
-) -> Value {
+async fn run(file: &str, registry: &StepRegistry, inputs: Value, base_dir: &Path) -> Value {
     let path = repo_root().join("workflows").join(file);
     let text = std::fs::read_to_string(&path).expect("workflow file");
     let validated = validate(
@@ -94,16 +88,42 @@ async fn run(
         )
         .await;
     let text = serde_json::to_string(&result).expect("result as JSON");
-    for secret in [API_KEY, LINK_SIGNATURE, TOKEN, "web-token-sig-9z8y"]
-        .iter()
-        .chain(secrets)
-    {
+    for secret in [API_KEY, LINK_SIGNATURE, TOKEN, "web-token-sig-9z8y"] {
         assert!(
             !text.contains(secret),
             "the run result shows `{secret}`: {text}"
         );
     }
     serde_json::from_str(&text).expect("result from JSON")
+}
+
+/// Runs the shipped workflow `file` with `inputs` against `server`, from a
+/// folder holding the photo `face.jpg`, the client without timers.
+async fn run_against(server: &MockServer, file: &str, inputs: Value) -> Value {
+    run_with_options(server, ClientOptions::without_timers(), file, inputs).await
+}
+
+/// [`run_against`] with the client's `options`.
+async fn run_with_options(
+    server: &MockServer,
+    options: ClientOptions,
+    file: &str,
+    inputs: Value,
+) -> Value {
+    let registry = registry(server, options);
+    let dir = photo_dir();
+    run(file, &registry, inputs, dir.path()).await
+}
+
+/// Runs `face-enrollment.yaml` for the photo `face.jpg` against `server`.
+async fn run_enrollment(server: &MockServer) -> Value {
+    run_against(server, "face-enrollment.yaml", json!({"photo": "face.jpg"})).await
+}
+
+/// Checks how a run ended: its status and its `outcome` output.
+fn assert_ended(result: &Value, status: &str, outcome: &str) {
+    assert_eq!(result["status"], status, "{result:#}");
+    assert_eq!(result["outputs"]["outcome"], outcome, "{result:#}");
 }
 
 fn step<'a>(result: &'a Value, id: &str) -> &'a Value {
@@ -142,6 +162,77 @@ fn form(request: &Request) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The form of the first `method_name` request to a path starting with
+/// `path_start`.
+async fn first_form(
+    server: &MockServer,
+    method_name: &str,
+    path_start: &str,
+) -> Vec<(String, String)> {
+    let sent = requests(server, method_name, path_start).await;
+    form(sent.first().expect("the request was sent"))
+}
+
+/// Name/value pairs as owned strings, to compare with forms and step
+/// statuses.
+fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+}
+
+/// The `http_method` requests to `route`.
+fn on(http_method: &str, route: &str) -> MockBuilder {
+    Mock::given(method(http_method)).and(path(route))
+}
+
+/// The `http_method` requests, whatever their path.
+fn on_any_path(http_method: &str) -> MockBuilder {
+    Mock::given(method(http_method))
+}
+
+/// Answers every one of `requests` with `response`.
+async fn answer(server: &MockServer, requests: MockBuilder, response: ResponseTemplate) {
+    requests.respond_with(response).mount(server).await;
+}
+
+/// Answers the first `times` of `requests` with `response`; later ones go
+/// to the mocks mounted after it.
+async fn answer_first(
+    server: &MockServer,
+    times: u64,
+    requests: MockBuilder,
+    response: ResponseTemplate,
+) {
+    requests
+        .respond_with(response)
+        .up_to_n_times(times)
+        .mount(server)
+        .await;
+}
+
+/// An answer with a JSON body.
+fn json_answer(status: u16, body: Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+/// The provider's error answer: `{code, http_code, message}`.
+fn provider_error(http_code: u16, code: u32, message: &str) -> ResponseTemplate {
+    json_answer(
+        http_code,
+        json!({"code": code, "http_code": http_code, "message": message}),
+    )
+}
+
+/// A provider that answers every POST (the first request of each
+/// workflow) with `response`.
+async fn provider_answering_posts(response: ResponseTemplate) -> MockServer {
+    let server = MockServer::start().await;
+    answer(&server, on_any_path("POST"), response).await;
+    server
+}
+
 // ---------------------------------------------------------------------------
 // face-enrollment.yaml
 
@@ -150,28 +241,26 @@ fn form(request: &Request) -> Vec<(String, String)> {
 async fn enrollment_provider(pending_reads: u64, status: &str, reason: Option<&str>) -> MockServer {
     let server = MockServer::start().await;
     let link = upload_link(&server, "n1");
-    Mock::given(method("POST"))
-        .and(path("/v1/enrollments"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "enrollment_id": "ENR1", "account_id": "ACC1", "validation_type": "face-recognition",
-            "status": "pending", "reason": "waiting_file_upload",
-            "creation_date": "2026-01-02T03:04:05Z", "file_upload_link": link,
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/v1/uploads/n1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "pending"})))
-        .mount(&server)
-        .await;
+    let created = json!({
+        "enrollment_id": "ENR1", "account_id": "ACC1", "validation_type": "face-recognition",
+        "status": "pending", "reason": "waiting_file_upload",
+        "creation_date": "2026-01-02T03:04:05Z", "file_upload_link": link,
+    });
+    answer(
+        &server,
+        on("POST", "/v1/enrollments"),
+        json_answer(201, created),
+    )
+    .await;
+    answer(
+        &server,
+        on("PUT", "/v1/uploads/n1"),
+        json_answer(200, json!({"status": "pending"})),
+    )
+    .await;
     mount_enrollment_reads(&server, "ENR1", pending_reads, status, reason).await;
-    Mock::given(method("POST"))
-        .and(path("/v1/api-keys"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "api_key": TOKEN, "message": "API key created successfully",
-        })))
-        .mount(&server)
-        .await;
+    let token = json!({"api_key": TOKEN, "message": "API key created successfully"});
+    answer(&server, on("POST", "/v1/api-keys"), json_answer(201, token)).await;
     server
 }
 
@@ -183,43 +272,33 @@ async fn mount_enrollment_reads(
     reason: Option<&str>,
 ) {
     let read = |status: &str, reason: Option<&str>| {
-        ResponseTemplate::new(200).set_body_json(json!({
-            "enrollment_id": id, "account_id": "ACC1", "status": status, "reason": reason,
-            "creation_date": "2026-01-02T03:04:05Z", "update_date": "2026-01-02T03:04:09Z",
-        }))
+        json_answer(
+            200,
+            json!({
+                "enrollment_id": id, "account_id": "ACC1", "status": status, "reason": reason,
+                "creation_date": "2026-01-02T03:04:05Z", "update_date": "2026-01-02T03:04:09Z",
+            }),
+        )
     };
     let route = format!("/v1/enrollments/{id}");
     if pending_reads > 0 {
-        Mock::given(method("GET"))
-            .and(path(route.as_str()))
-            .respond_with(read("pending", None))
-            .up_to_n_times(pending_reads)
-            .mount(server)
-            .await;
-    }
-    Mock::given(method("GET"))
-        .and(path(route.as_str()))
-        .respond_with(read(status, reason))
-        .mount(server)
+        answer_first(
+            server,
+            pending_reads,
+            on("GET", &route),
+            read("pending", None),
+        )
         .await;
+    }
+    answer(server, on("GET", &route), read(status, reason)).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn enrollment_success_polls_until_processed_and_issues_the_token() {
     let server = enrollment_provider(2, "success", None).await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
-        "face-enrollment.yaml",
-        &registry,
-        json!({"photo": "face.jpg"}),
-        dir.path(),
-        &[],
-    )
-    .await;
+    let result = run_enrollment(&server).await;
 
-    assert_eq!(result["status"], "succeeded", "{result:#}");
-    assert_eq!(result["outputs"]["outcome"], "enrolled");
+    assert_ended(&result, "succeeded", "enrolled");
     assert_eq!(result["outputs"]["enrollment_id"], "ENR1");
     assert_eq!(result["outputs"]["account_id"], "ACC1");
     assert_eq!(result["outputs"]["status"], "success");
@@ -231,16 +310,16 @@ async fn enrollment_success_polls_until_processed_and_issues_the_token() {
     );
     assert_eq!(
         statuses(&result),
-        [
-            ("enroll".into(), "succeeded".into()),
-            ("upload".into(), "succeeded".into()),
-            ("processed".into(), "succeeded".into()),
-            ("issue_token".into(), "succeeded".into()),
-            ("no_face_detected".into(), "skipped".into()),
-            ("face_in_blocklist".into(), "skipped".into()),
-            ("file_format_not_supported".into(), "skipped".into()),
-            ("enrollment_failed".into(), "skipped".into()),
-        ]
+        pairs(&[
+            ("enroll", "succeeded"),
+            ("upload", "succeeded"),
+            ("processed", "succeeded"),
+            ("issue_token", "succeeded"),
+            ("no_face_detected", "skipped"),
+            ("face_in_blocklist", "skipped"),
+            ("file_format_not_supported", "skipped"),
+            ("enrollment_failed", "skipped"),
+        ])
     );
     assert_eq!(
         step(&result, "processed")["attempts"],
@@ -265,10 +344,7 @@ async fn enrollment_success_polls_until_processed_and_issues_the_token() {
     assert_eq!(creates.len(), 1);
     assert_eq!(
         form(&creates[0]),
-        [
-            ("type".to_owned(), "face-recognition".to_owned()),
-            ("user_authorized".to_owned(), "true".to_owned())
-        ],
+        pairs(&[("type", "face-recognition"), ("user_authorized", "true")]),
         "no account_id when the input is not given"
     );
     assert_eq!(creates[0].headers["truora-api-key"], API_KEY);
@@ -289,35 +365,25 @@ async fn enrollment_success_polls_until_processed_and_issues_the_token() {
     let tokens = requests(&server, "POST", "/v1/api-keys").await;
     assert_eq!(tokens.len(), 1);
     let token_form = form(&tokens[0]);
-    assert!(
-        token_form.contains(&("account_id".into(), "ACC1".into())),
-        "{token_form:?}"
-    );
-    assert!(
-        token_form.contains(&("country".into(), "ALL".into())),
-        "{token_form:?}"
-    );
+    for field in pairs(&[("account_id", "ACC1"), ("country", "ALL")]) {
+        assert!(token_form.contains(&field), "{token_form:?}");
+    }
 }
 
 #[tokio::test(start_paused = true)]
 async fn enrollment_sends_the_given_account_id() {
     let server = enrollment_provider(0, "success", None).await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
+    let result = run_against(
+        &server,
         "face-enrollment.yaml",
-        &registry,
         json!({"photo": "face.jpg", "account_id": "customer-42"}),
-        dir.path(),
-        &[],
     )
     .await;
     assert_eq!(result["status"], "succeeded", "{result:#}");
-    let creates = requests(&server, "POST", "/v1/enrollments").await;
+    let sent = first_form(&server, "POST", "/v1/enrollments").await;
     assert!(
-        form(&creates[0]).contains(&("account_id".into(), "customer-42".into())),
-        "{:?}",
-        form(&creates[0])
+        sent.contains(&("account_id".into(), "customer-42".into())),
+        "{sent:?}"
     );
 }
 
@@ -351,16 +417,7 @@ async fn each_failure_reason_ends_in_its_own_outcome() {
         ),
     ] {
         let server = enrollment_provider(1, "failure", reason).await;
-        let registry = registry(&server, ClientOptions::without_timers());
-        let dir = photo_dir();
-        let result = run(
-            "face-enrollment.yaml",
-            &registry,
-            json!({"photo": "face.jpg"}),
-            dir.path(),
-            &[],
-        )
-        .await;
+        let result = run_enrollment(&server).await;
         assert_eq!(result["status"], "failed", "{reason:?}: {result:#}");
         assert_eq!(result["outputs"]["outcome"], outcome_step, "{reason:?}");
         assert_eq!(result["outputs"]["status"], "failure");
@@ -384,25 +441,10 @@ async fn each_failure_reason_ends_in_its_own_outcome() {
 
 #[tokio::test(start_paused = true)]
 async fn a_refused_api_key_fails_the_run_at_once_with_the_providers_message() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
-            "code": 40102, "http_code": 401, "message": "the API key is not valid",
-        })))
-        .mount(&server)
-        .await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
-        "face-enrollment.yaml",
-        &registry,
-        json!({"photo": "face.jpg"}),
-        dir.path(),
-        &[],
-    )
-    .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "error");
+    let server =
+        provider_answering_posts(provider_error(401, 40102, "the API key is not valid")).await;
+    let result = run_enrollment(&server).await;
+    assert_ended(&result, "failed", "error");
     let enroll = step(&result, "enroll");
     assert_eq!(enroll["status"], "failed");
     assert_eq!(enroll["attempts"], 1, "a 401 is terminal: not retried");
@@ -426,48 +468,30 @@ async fn a_refused_api_key_fails_the_run_at_once_with_the_providers_message() {
 async fn a_500_while_polling_is_retried_and_the_run_succeeds() {
     let server = MockServer::start().await;
     let link = upload_link(&server, "n1");
-    Mock::given(method("POST"))
-        .and(path("/v1/enrollments"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "enrollment_id": "ENR1", "account_id": "ACC1", "status": "pending",
-            "file_upload_link": link,
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "2"))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({
-            "code": 50001, "http_code": 500, "message": "internal error",
-        })))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
-    mount_enrollment_reads(&server, "ENR1", 1, "success", None).await;
-    Mock::given(method("POST"))
-        .and(path("/v1/api-keys"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"api_key": TOKEN})))
-        .mount(&server)
-        .await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
-        "face-enrollment.yaml",
-        &registry,
-        json!({"photo": "face.jpg"}),
-        dir.path(),
-        &[],
+    let created = json!({
+        "enrollment_id": "ENR1", "account_id": "ACC1", "status": "pending",
+        "file_upload_link": link,
+    });
+    answer(
+        &server,
+        on("POST", "/v1/enrollments"),
+        json_answer(201, created),
     )
     .await;
-    assert_eq!(result["status"], "succeeded", "{result:#}");
-    assert_eq!(result["outputs"]["outcome"], "enrolled");
+    let busy = ResponseTemplate::new(503).insert_header("retry-after", "2");
+    answer_first(&server, 1, on_any_path("PUT"), busy).await;
+    answer(&server, on_any_path("PUT"), ResponseTemplate::new(200)).await;
+    let broken = provider_error(500, 50001, "internal error");
+    answer_first(&server, 1, on_any_path("GET"), broken).await;
+    mount_enrollment_reads(&server, "ENR1", 1, "success", None).await;
+    answer(
+        &server,
+        on("POST", "/v1/api-keys"),
+        json_answer(201, json!({"api_key": TOKEN})),
+    )
+    .await;
+    let result = run_enrollment(&server).await;
+    assert_ended(&result, "succeeded", "enrolled");
     assert_eq!(
         step(&result, "upload")["attempts"],
         2,
@@ -482,25 +506,9 @@ async fn a_500_while_polling_is_retried_and_the_run_succeeds() {
 
 #[tokio::test(start_paused = true)]
 async fn a_500_on_create_is_ambiguous_and_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(500).set_body_json(json!({
-            "code": 50001, "http_code": 500, "message": "internal error",
-        })))
-        .mount(&server)
-        .await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
-        "face-enrollment.yaml",
-        &registry,
-        json!({"photo": "face.jpg"}),
-        dir.path(),
-        &[],
-    )
-    .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "error");
+    let server = provider_answering_posts(provider_error(500, 50001, "internal error")).await;
+    let result = run_enrollment(&server).await;
+    assert_ended(&result, "failed", "error");
     let enroll = step(&result, "enroll");
     assert_eq!(
         enroll["attempts"], 1,
@@ -520,31 +528,21 @@ async fn a_500_on_create_is_ambiguous_and_not_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_create_that_times_out_is_not_retried() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"enrollment_id": "ENR1", "status": "pending"}))
-                .set_delay(Duration::from_mins(10)),
-        )
-        .mount(&server)
-        .await;
+    let late = json_answer(201, json!({"enrollment_id": "ENR1", "status": "pending"}))
+        .set_delay(Duration::from_mins(10));
+    let server = provider_answering_posts(late).await;
     let options = ClientOptions {
         request_timeout: Some(Duration::from_secs(30)),
         ..ClientOptions::without_timers()
     };
-    let registry = registry(&server, options);
-    let dir = photo_dir();
-    let result = run(
+    let result = run_with_options(
+        &server,
+        options,
         "face-enrollment.yaml",
-        &registry,
         json!({"photo": "face.jpg"}),
-        dir.path(),
-        &[],
     )
     .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "error");
+    assert_ended(&result, "failed", "error");
     let enroll = step(&result, "enroll");
     assert_eq!(enroll["attempts"], 1);
     assert_eq!(enroll["error"]["code"], "timeout");
@@ -558,37 +556,20 @@ async fn a_create_that_times_out_is_not_retried() {
 async fn a_malformed_answer_fails_the_step_without_retrying() {
     let server = MockServer::start().await;
     let link = upload_link(&server, "n1");
-    Mock::given(method("POST"))
-        .and(path("/v1/enrollments"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "enrollment_id": "ENR1", "status": "pending", "file_upload_link": link,
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "text/html")
-                .set_body_string("<html><body>Please log in</body></html>"),
-        )
-        .mount(&server)
-        .await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
-        "face-enrollment.yaml",
-        &registry,
-        json!({"photo": "face.jpg"}),
-        dir.path(),
-        &[],
+    let created = json!({"enrollment_id": "ENR1", "status": "pending", "file_upload_link": link});
+    answer(
+        &server,
+        on("POST", "/v1/enrollments"),
+        json_answer(201, created),
     )
     .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "error");
+    answer(&server, on_any_path("PUT"), ResponseTemplate::new(200)).await;
+    let login_page = ResponseTemplate::new(200)
+        .insert_header("content-type", "text/html")
+        .set_body_string("<html><body>Please log in</body></html>");
+    answer(&server, on_any_path("GET"), login_page).await;
+    let result = run_enrollment(&server).await;
+    assert_ended(&result, "failed", "error");
     let processed = step(&result, "processed");
     assert_eq!(processed["attempts"], 1);
     assert_eq!(processed["error"]["code"], "invalid_response");
@@ -602,19 +583,9 @@ async fn a_malformed_answer_fails_the_step_without_retrying() {
 #[tokio::test(start_paused = true)]
 async fn an_enrollment_that_stays_pending_times_out_after_ten_minutes_of_polling() {
     let server = enrollment_provider(u64::MAX, "success", None).await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
     let started = tokio::time::Instant::now();
-    let result = run(
-        "face-enrollment.yaml",
-        &registry,
-        json!({"photo": "face.jpg"}),
-        dir.path(),
-        &[],
-    )
-    .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "error");
+    let result = run_enrollment(&server).await;
+    assert_ended(&result, "failed", "error");
     let processed = step(&result, "processed");
     assert_eq!(processed["error"]["code"], "poll_timeout");
     assert_eq!(processed["outputs"]["status"], "pending");
@@ -655,27 +626,30 @@ async fn a_missing_photo_is_refused_before_the_run_starts() {
 
 async fn verification_provider(status: &str, reason: Option<&str>, score: f64) -> MockServer {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/v1/validations"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "validation_id": "VLD1", "validation_status": "pending",
-            "instructions": {"file_upload_link": upload_link(&server, "v1")},
-        })))
-        .mount(&server)
-        .await;
-    Mock::given(method("PUT"))
-        .and(path("/v1/uploads/v1"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/v1/validations/VLD1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "validation_id": "VLD1", "validation_status": "pending",
-        })))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
+    let created = json!({
+        "validation_id": "VLD1", "validation_status": "pending",
+        "instructions": {"file_upload_link": upload_link(&server, "v1")},
+    });
+    answer(
+        &server,
+        on("POST", "/v1/validations"),
+        json_answer(201, created),
+    )
+    .await;
+    answer(
+        &server,
+        on("PUT", "/v1/uploads/v1"),
+        ResponseTemplate::new(200),
+    )
+    .await;
+    let pending = json!({"validation_id": "VLD1", "validation_status": "pending"});
+    answer_first(
+        &server,
+        1,
+        on("GET", "/v1/validations/VLD1"),
+        json_answer(200, pending),
+    )
+    .await;
     let decided = if status == "failure" {
         json!({"validation_id": "VLD1", "validation_status": status, "declined_reason": reason,
                "details": {"face_recognition_validations": {"similarity_status": status, "confidence_score": score}}})
@@ -683,25 +657,22 @@ async fn verification_provider(status: &str, reason: Option<&str>, score: f64) -
         json!({"validation_id": "VLD1", "validation_status": status,
                "details": {"face_recognition_validations": {"similarity_status": status, "confidence_score": score}}})
     };
-    Mock::given(method("GET"))
-        .and(path("/v1/validations/VLD1"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(decided))
-        .mount(&server)
-        .await;
+    answer(
+        &server,
+        on("GET", "/v1/validations/VLD1"),
+        json_answer(200, decided),
+    )
+    .await;
     server
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_matching_selfie_is_verified() {
     let server = verification_provider("success", None, 0.93).await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
+    let result = run_against(
+        &server,
         "face-verification.yaml",
-        &registry,
         json!({"account_id": "ACC1", "selfie": "face.jpg", "threshold": 0.8}),
-        dir.path(),
-        &[],
     )
     .await;
     assert_eq!(result["status"], "succeeded", "{result:#}");
@@ -718,14 +689,13 @@ async fn a_matching_selfie_is_verified() {
     );
     assert_eq!(step(&result, "not_verified")["status"], "skipped");
     assert_eq!(step(&result, "decision")["attempts"], 2);
-    let created = requests(&server, "POST", "/v1/validations").await;
     assert_eq!(
-        form(&created[0]),
-        [
-            ("type".to_owned(), "face-recognition".to_owned()),
-            ("account_id".to_owned(), "ACC1".to_owned()),
-            ("threshold".to_owned(), "0.8".to_owned()),
-        ]
+        first_form(&server, "POST", "/v1/validations").await,
+        pairs(&[
+            ("type", "face-recognition"),
+            ("account_id", "ACC1"),
+            ("threshold", "0.8"),
+        ])
     );
 }
 
@@ -733,18 +703,13 @@ async fn a_matching_selfie_is_verified() {
 async fn a_selfie_of_someone_else_is_not_verified() {
     let server =
         verification_provider("failure", Some("similarity_threshold_not_passed"), 0.21).await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
+    let result = run_against(
+        &server,
         "face-verification.yaml",
-        &registry,
         json!({"account_id": "ACC1", "selfie": "face.jpg"}),
-        dir.path(),
-        &[],
     )
     .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "not_verified");
+    assert_ended(&result, "failed", "not_verified");
     assert_eq!(
         result["outputs"]["reason"],
         "similarity_threshold_not_passed"
@@ -755,9 +720,9 @@ async fn a_selfie_of_someone_else_is_not_verified() {
         failed["error"]["message"],
         "validation VLD1 of account ACC1 was not verified (reason: similarity_threshold_not_passed, confidence score: 0.21)"
     );
-    let created = requests(&server, "POST", "/v1/validations").await;
     assert!(
-        !form(&created[0])
+        !first_form(&server, "POST", "/v1/validations")
+            .await
             .iter()
             .any(|(name, _)| name == "threshold"),
         "no threshold when the input is not given"
@@ -766,25 +731,14 @@ async fn a_selfie_of_someone_else_is_not_verified() {
 
 #[tokio::test(start_paused = true)]
 async fn verifying_an_account_that_is_not_enrolled_fails_with_the_providers_message() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
-            "code": 40401, "http_code": 404, "message": "account not found",
-        })))
-        .mount(&server)
-        .await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
+    let server = provider_answering_posts(provider_error(404, 40401, "account not found")).await;
+    let result = run_against(
+        &server,
         "face-verification.yaml",
-        &registry,
         json!({"account_id": "nobody", "selfie": "face.jpg"}),
-        dir.path(),
-        &[],
     )
     .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "error");
+    assert_ended(&result, "failed", "error");
     let validation = step(&result, "validation");
     assert_eq!(validation["attempts"], 1);
     assert!(
@@ -802,14 +756,10 @@ async fn verifying_an_account_that_is_not_enrolled_fails_with_the_providers_mess
 #[tokio::test(start_paused = true)]
 async fn a_reported_face_is_blocklisted() {
     let server = enrollment_provider(1, "success", None).await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
+    let result = run_against(
+        &server,
         "blocklist-report.yaml",
-        &registry,
         json!({"photo": "face.jpg", "country": "CO"}),
-        dir.path(),
-        &[],
     )
     .await;
     assert_eq!(result["status"], "succeeded", "{result:#}");
@@ -817,33 +767,27 @@ async fn a_reported_face_is_blocklisted() {
         result["outputs"],
         json!({"outcome": "blocklisted", "enrollment_id": "ENR1", "status": "success", "reason": null})
     );
-    let creates = requests(&server, "POST", "/v1/enrollments").await;
     assert_eq!(
-        form(&creates[0]),
-        [
-            ("type".to_owned(), "face-search".to_owned()),
-            ("user_authorized".to_owned(), "true".to_owned()),
-            ("country".to_owned(), "CO".to_owned()),
-            ("fraud_reason".to_owned(), "manipulated_photo".to_owned()),
-        ]
+        first_form(&server, "POST", "/v1/enrollments").await,
+        pairs(&[
+            ("type", "face-search"),
+            ("user_authorized", "true"),
+            ("country", "CO"),
+            ("fraud_reason", "manipulated_photo"),
+        ])
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_report_the_provider_cannot_process_fails_the_run() {
     let server = enrollment_provider(0, "failure", Some("no_face_detected")).await;
-    let registry = registry(&server, ClientOptions::without_timers());
-    let dir = photo_dir();
-    let result = run(
+    let result = run_against(
+        &server,
         "blocklist-report.yaml",
-        &registry,
         json!({"photo": "face.jpg", "country": "MX", "fraud_reason": "non_payment"}),
-        dir.path(),
-        &[],
     )
     .await;
-    assert_eq!(result["status"], "failed");
-    assert_eq!(result["outputs"]["outcome"], "not_blocklisted");
+    assert_ended(&result, "failed", "not_blocklisted");
     assert_eq!(
         step(&result, "not_blocklisted")["error"]["message"],
         "blocklist report ENR1 failed (reason: no_face_detected)"
