@@ -214,59 +214,110 @@ fn process_id_of(redirected_to: &url::Url, client_query: &[(&str, &str)]) -> Str
     process_id.clone()
 }
 
-async fn process_result(p: &TestProvider, key: &str, process_id: &str) -> Value {
-    let (status, result) = p
-        .get(key, &format!("/v1/processes/{process_id}/result"))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{result}");
-    result
-}
-
 /// A fake camera showing `photo_name`, written in `dir`.
 fn camera_showing(photo_name: &str, dir: &Path) -> std::path::PathBuf {
     camera::y4m_from_photo(&photo(photo_name), dir, photo_name)
 }
 
+/// A test of the page: the enrolled provider, the client's site, a web token
+/// for `obama` and a browser with the files it uses (its camera, a chosen
+/// photo). The browser is declared before its driver so that it goes first.
+struct PageTest {
+    p: TestProvider,
+    key: String,
+    site: ClientSite,
+    token: String,
+    page_url: String,
+    browser: Browser,
+    _driver: Driver,
+    files: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+}
+
+impl PageTest {
+    /// `redirect_query`: the client's own query on its `redirect_url`
+    /// (`None`: the token has no `redirect_url`); `camera_photo`: what the
+    /// browser's fake camera shows (`None`: the browser has no camera).
+    async fn start(redirect_query: Option<&str>, camera_photo: Option<&str>) -> Self {
+        let Enrolled {
+            _dir: dir,
+            provider: p,
+            key,
+        } = enrolled_provider().await;
+        let site = client_site().await;
+        let redirect = redirect_query.map(|query| match query {
+            "" => site.done_url.clone(),
+            query => format!("{}?{query}", site.done_url),
+        });
+        let token = web_token(&p, &key, redirect.as_deref()).await;
+        let files = tempfile::tempdir().unwrap();
+        let camera = camera_photo.map(|name| camera_showing(name, files.path()));
+        let driver = Driver::start();
+        let browser = driver.browser(camera.as_deref(), files.path()).await;
+        let page_url = format!("{}/?token={token}", p.base);
+        Self {
+            p,
+            key,
+            site,
+            token,
+            page_url,
+            browser,
+            _driver: driver,
+            files,
+            _dir: dir,
+        }
+    }
+
+    /// Runs the page's flow (see [`run_flow`]) up to the client's site.
+    async fn run_flow(&self, name: &str, source: PhotoSource<'_>) -> FlowEnd {
+        let end = run_flow(
+            &self.browser,
+            &self.page_url,
+            &self.site.done_url,
+            name,
+            source,
+        )
+        .await;
+        println!("page flow timings: {}", end.timings);
+        end
+    }
+
+    /// The result of the process the flow ended with, after checking that
+    /// the client's site saw its id (after `client_query`).
+    async fn redirected_result(&mut self, end: &FlowEnd, client_query: &[(&str, &str)]) -> Value {
+        let process_id = process_id_of(&end.redirected_to, client_query);
+        assert_eq!(
+            self.site.visits.recv().await.unwrap(),
+            end.redirected_to.query().unwrap(),
+            "the client's site saw the process id"
+        );
+        let (status, result) = self
+            .p
+            .get(&self.key, &format!("/v1/processes/{process_id}/result"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{result}");
+        result
+    }
+
+    async fn finish(self) {
+        self.browser.quit().await;
+        self.p.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_enrolled_person_is_verified_in_a_real_browser() {
-    let Enrolled {
-        _dir,
-        provider: p,
-        key,
-    } = enrolled_provider().await;
-    let mut site = client_site().await;
-    let redirect = format!("{}?step=2", site.done_url);
-    let token = web_token(&p, &key, Some(&redirect)).await;
-    let files = tempfile::tempdir().unwrap();
-    let camera = camera_showing("obama2.jpg", files.path());
-    let driver = Driver::start();
-    let browser = driver.browser(Some(&camera), files.path()).await;
-    let page_url = format!("{}/?token={token}", p.base);
+    let mut test = PageTest::start(Some("step=2"), Some("obama2.jpg")).await;
 
-    let end = run_flow(
-        &browser,
-        &page_url,
-        &site.done_url,
-        "same-person",
-        PhotoSource::Camera,
-    )
-    .await;
-    println!("page flow timings: {}", end.timings);
+    let end = test.run_flow("same-person", PhotoSource::Camera).await;
     assert_eq!(end.result, "success", "{}", end.message);
     assert!(
         end.message.starts_with("Verified"),
         "the user is told: {}",
         end.message
     );
-    let process_id = process_id_of(&end.redirected_to, &[("step", "2")]);
-    assert_eq!(
-        site.visits.recv().await.unwrap(),
-        end.redirected_to.query().unwrap(),
-        "the client's site saw the process id"
-    );
-    assert_eq!(browser.text("h1").await, "Back at the client");
-
-    let result = process_result(&p, &key, &process_id).await;
+    let result = test.redirected_result(&end, &[("step", "2")]).await;
+    assert_eq!(test.browser.text("h1").await, "Back at the client");
     assert_eq!(result["status"], "success", "{result}");
     assert_eq!(result["account_id"], "obama");
     let face = &result["validations"][0]["details"]["face_recognition_validations"];
@@ -277,7 +328,8 @@ async fn the_enrolled_person_is_verified_in_a_real_browser() {
     );
 
     // Back on the page with the same token: one process only.
-    browser.open(&page_url).await;
+    let browser = &test.browser;
+    browser.open(&test.page_url).await;
     assert_eq!(browser.document_status().await, 409);
     assert_eq!(
         browser.title().await,
@@ -291,113 +343,57 @@ async fn the_enrolled_person_is_verified_in_a_real_browser() {
                .then((photo) => fetch('/v1/web/processes', { method: 'POST', body: photo, \
                  headers: { 'Authorization': 'Bearer ' + arguments[0], 'Content-Type': 'image/jpeg' } })) \
                .then((response) => response.json().then((body) => [response.status, body]));",
-            &[json!(token)],
+            &[json!(test.token)],
         )
         .await;
     assert_eq!(second[0], 409, "a second process is refused: {second}");
     assert!(
-        !second.to_string().contains(&token),
+        !second.to_string().contains(&test.token),
         "the token is echoed: {second}"
     );
     browser.screenshot("same-person-3-used-token").await;
 
-    browser.quit().await;
-    p.stop().await;
+    test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_person_is_refused_in_a_real_browser() {
-    let Enrolled {
-        _dir,
-        provider: p,
-        key,
-    } = enrolled_provider().await;
-    let mut site = client_site().await;
-    let token = web_token(&p, &key, Some(&site.done_url)).await;
-    let files = tempfile::tempdir().unwrap();
-    let camera = camera_showing("biden.jpg", files.path());
-    let driver = Driver::start();
-    let browser = driver.browser(Some(&camera), files.path()).await;
-    let page_url = format!("{}/?token={token}", p.base);
+    let mut test = PageTest::start(Some(""), Some("biden.jpg")).await;
 
-    let end = run_flow(
-        &browser,
-        &page_url,
-        &site.done_url,
-        "other-person",
-        PhotoSource::Camera,
-    )
-    .await;
-    println!("page flow timings: {}", end.timings);
+    let end = test.run_flow("other-person", PhotoSource::Camera).await;
     assert_eq!(end.result, "failure", "{}", end.message);
     assert_eq!(
         end.message,
         "Not verified: the face does not match the enrolled face."
     );
-    let process_id = process_id_of(&end.redirected_to, &[]);
-    assert_eq!(
-        site.visits.recv().await.unwrap(),
-        end.redirected_to.query().unwrap()
-    );
-
-    let result = process_result(&p, &key, &process_id).await;
+    let result = test.redirected_result(&end, &[]).await;
     assert_eq!(result["status"], "failure", "{result}");
     assert_eq!(
         result["validations"][0]["declined_reason"], "similarity_threshold_not_passed",
         "{result}"
     );
-    browser.quit().await;
-    p.stop().await;
+    test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_camera_a_chosen_photo_is_verified_in_a_real_browser() {
-    let Enrolled {
-        _dir,
-        provider: p,
-        key,
-    } = enrolled_provider().await;
-    let mut site = client_site().await;
-    let token = web_token(&p, &key, Some(&site.done_url)).await;
-    let files = tempfile::tempdir().unwrap();
-    let chosen = files.path().join("selfie.jpg");
+    let mut test = PageTest::start(Some(""), None).await;
+    let chosen = test.files.path().join("selfie.jpg");
     std::fs::write(&chosen, photo("obama3.jpg")).unwrap();
-    let driver = Driver::start();
-    let browser = driver.browser(None, files.path()).await;
-    let page_url = format!("{}/?token={token}", p.base);
 
-    let end = run_flow(
-        &browser,
-        &page_url,
-        &site.done_url,
-        "chosen-file",
-        PhotoSource::File(&chosen),
-    )
-    .await;
-    println!("page flow timings: {}", end.timings);
+    let end = test
+        .run_flow("chosen-file", PhotoSource::File(&chosen))
+        .await;
     assert_eq!(end.result, "success", "{}", end.message);
-    let process_id = process_id_of(&end.redirected_to, &[]);
-    assert_eq!(
-        site.visits.recv().await.unwrap(),
-        end.redirected_to.query().unwrap()
-    );
-    let result = process_result(&p, &key, &process_id).await;
+    let result = test.redirected_result(&end, &[]).await;
     assert_eq!(result["status"], "success", "{result}");
-    browser.quit().await;
-    p.stop().await;
+    test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_missing_and_expired_tokens_show_clear_pages_in_a_real_browser() {
-    let Enrolled {
-        _dir,
-        provider: p,
-        key,
-    } = enrolled_provider().await;
-    let token = web_token(&p, &key, None).await;
-    let files = tempfile::tempdir().unwrap();
-    let driver = Driver::start();
-    let browser = driver.browser(None, files.path()).await;
+    let test = PageTest::start(None, None).await;
+    let (p, browser) = (&test.p, &test.browser);
 
     // (screenshot, token, status, title, a sentence of the explanation)
     let cases = [
@@ -430,11 +426,10 @@ async fn unknown_missing_and_expired_tokens_show_clear_pages_in_a_real_browser()
     }
 
     // The token works, and two hours later it has expired.
-    let page_url = format!("{}/?token={token}", p.base);
-    browser.open(&page_url).await;
+    browser.open(&test.page_url).await;
     assert_eq!(browser.document_status().await, 200);
     p.clock.advance(Duration::from_hours(2));
-    browser.open(&page_url).await;
+    browser.open(&test.page_url).await;
     assert_eq!(browser.document_status().await, 410);
     assert_eq!(browser.title().await, "This verification link has expired");
     assert!(
@@ -445,6 +440,5 @@ async fn unknown_missing_and_expired_tokens_show_clear_pages_in_a_real_browser()
     );
     browser.screenshot("token-expired").await;
 
-    browser.quit().await;
-    p.stop().await;
+    test.finish().await;
 }
