@@ -4,26 +4,17 @@
 
 use std::time::Duration;
 
-use idflow_provider::{IDEMPOTENCY_HEADER, ManualClock, REPLAYED_HEADER};
-use reqwest::StatusCode;
+use idflow_provider::{IDEMPOTENCY_HEADER, REPLAYED_HEADER};
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::support::{TestProvider, assert_error, new_client, photo};
-
-async fn provider() -> (tempfile::TempDir, TestProvider, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::starting_now();
-    let key_a = new_client(dir.path(), "client-a").await;
-    let key_b = new_client(dir.path(), "client-b").await;
-    let provider = TestProvider::start(dir.path(), &clock).await;
-    (dir, provider, key_a, key_b)
-}
+use crate::support::{assert_error, photo, send, two_client_provider};
 
 const ENROLL: &[(&str, &str)] = &[("type", "face-recognition"), ("user_authorized", "true")];
 
 #[tokio::test]
 async fn every_api_route_requires_a_valid_key() {
-    let (_dir, p, key_a, _) = provider().await;
+    let (_dir, p, key_a, _) = two_client_provider().await;
     let routes = [
         ("POST", "/v1/enrollments"),
         ("GET", "/v1/enrollments/ENR1"),
@@ -41,26 +32,13 @@ async fn every_api_route_requires_a_valid_key() {
     let (head, last) = key_a.split_at(key_a.len() - 1);
     let forged = format!("{head}{}", if last == "0" { "1" } else { "0" });
     for (method, path) in routes {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let response = p
-            .http
-            .request(method.clone(), p.url(path))
-            .send()
-            .await
-            .unwrap();
-        let (status, body) = crate::support::json_of(response).await;
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, body) = send(p.request(method.clone(), path, None)).await;
         assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
         assert_eq!(body["code"], 40101, "{method} {path}: {body}");
 
         for bad_key in ["nonsense", forged.as_str()] {
-            let response = p
-                .http
-                .request(method.clone(), p.url(path))
-                .header("Truora-API-Key", bad_key)
-                .send()
-                .await
-                .unwrap();
-            let (status, body) = crate::support::json_of(response).await;
+            let (status, body) = send(p.request(method.clone(), path, Some(bad_key))).await;
             assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
             assert_eq!(body["code"], 40102, "{method} {path}: {body}");
             assert!(
@@ -74,7 +52,7 @@ async fn every_api_route_requires_a_valid_key() {
 
 #[tokio::test]
 async fn enrollment_fields_are_checked_and_named() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("user_authorized", "true")], "type"),
         (&[("type", "passport"), ("user_authorized", "true")], "type"),
@@ -142,7 +120,7 @@ async fn enrollment_fields_are_checked_and_named() {
 
 #[tokio::test]
 async fn enrollments_are_created_read_listed_deleted_and_isolated() {
-    let (_dir, p, key_a, key_b) = provider().await;
+    let (_dir, p, key_a, key_b) = two_client_provider().await;
     let (status, created) = p.post_form(&key_a, "/v1/enrollments", ENROLL, None).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["enrollment_id"].as_str().unwrap();
@@ -208,40 +186,25 @@ async fn enrollments_are_created_read_listed_deleted_and_isolated() {
 
 #[tokio::test]
 async fn bodies_of_the_wrong_type_or_size_are_refused_in_the_error_shape() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     // JSON instead of a form.
-    let response = p
-        .http
-        .post(p.url("/v1/enrollments"))
-        .header("Truora-API-Key", &key)
-        .json(&serde_json::json!({"type": "face-recognition"}))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = crate::support::json_of(response).await;
+    let (status, body) = send(
+        p.request(Method::POST, "/v1/enrollments", Some(&key))
+            .json(&serde_json::json!({"type": "face-recognition"})),
+    )
+    .await;
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
 
     // A body without a Content-Type.
-    let response = p
-        .http
-        .post(p.url("/v1/enrollments"))
-        .header("Truora-API-Key", &key)
-        .body("type=face-recognition")
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = crate::support::json_of(response).await;
+    let (status, body) = send(
+        p.request(Method::POST, "/v1/enrollments", Some(&key))
+            .body("type=face-recognition"),
+    )
+    .await;
     assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, None);
 
     // An empty POST without Content-Type: fields are missing.
-    let response = p
-        .http
-        .post(p.url("/v1/enrollments"))
-        .header("Truora-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = crate::support::json_of(response).await;
+    let (status, body) = send(p.request(Method::POST, "/v1/enrollments", Some(&key))).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, Some("type"));
 
     // A form larger than the limit.
@@ -257,23 +220,19 @@ async fn bodies_of_the_wrong_type_or_size_are_refused_in_the_error_shape() {
     assert_error(status, &body, StatusCode::PAYLOAD_TOO_LARGE, None);
 
     // A form that is not valid UTF-8 percent-encoding still parses (lossy) and reports the field.
-    let response = p
-        .http
-        .post(p.url("/v1/enrollments"))
-        .header("Truora-API-Key", &key)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(&b"type=%FF%FE&user_authorized=true"[..])
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = crate::support::json_of(response).await;
+    let (status, body) = send(
+        p.request(Method::POST, "/v1/enrollments", Some(&key))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(&b"type=%FF%FE&user_authorized=true"[..]),
+    )
+    .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, Some("type"));
     p.stop().await;
 }
 
 #[tokio::test]
 async fn upload_links_are_signed_single_use_expiring_and_limited() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     let (id, link) = p.create_enrollment(&key, "acct-1").await;
 
     // Forged: another signature, or a later expiry with the old signature.
@@ -322,7 +281,7 @@ async fn upload_links_are_signed_single_use_expiring_and_limited() {
 
 #[tokio::test]
 async fn idempotency_key_returns_the_same_record_and_status() {
-    let (_dir, p, key_a, key_b) = provider().await;
+    let (_dir, p, key_a, key_b) = two_client_provider().await;
     let fields = &[
         ("type", "face-recognition"),
         ("user_authorized", "true"),
@@ -333,9 +292,7 @@ async fn idempotency_key_returns_the_same_record_and_status() {
         .await;
     assert_eq!(first.0, StatusCode::CREATED, "{}", first.1);
     let response = p
-        .http
-        .post(p.url("/v1/enrollments"))
-        .header("Truora-API-Key", &key_a)
+        .request(Method::POST, "/v1/enrollments", Some(&key_a))
         .header(IDEMPOTENCY_HEADER, "key-1")
         .form(fields)
         .send()
@@ -401,17 +358,10 @@ async fn idempotency_key_returns_the_same_record_and_status() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_answer_json() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     let (status, body) = p.get(&key, "/v1/nothing-here").await;
     assert_error(status, &body, StatusCode::NOT_FOUND, None);
-    let response = p
-        .http
-        .patch(p.url("/v1/enrollments"))
-        .header("Truora-API-Key", &key)
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = crate::support::json_of(response).await;
+    let (status, body) = send(p.request(Method::PATCH, "/v1/enrollments", Some(&key))).await;
     assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, None);
     let (status, body) = p.get(&key, "/v1/validations/VLD1?show_details=maybe").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, Some("show_details"));
@@ -420,7 +370,7 @@ async fn unknown_routes_and_methods_answer_json() {
 
 #[tokio::test]
 async fn validations_and_tokens_need_an_enrolled_account_and_valid_fields() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     // An account with a pending enrollment only.
     p.create_enrollment(&key, "pending-acct").await;
 
@@ -535,7 +485,7 @@ async fn validations_and_tokens_need_an_enrolled_account_and_valid_fields() {
 
 #[tokio::test]
 async fn webhooks_are_registered_listed_and_deleted_per_client() {
-    let (_dir, p, key_a, key_b) = provider().await;
+    let (_dir, p, key_a, key_b) = two_client_provider().await;
     for bad in ["not a url", "ftp://example.test/hook", "/relative"] {
         let (status, body) = p
             .post_form(&key_a, "/v1/webhooks", &[("url", bad)], None)

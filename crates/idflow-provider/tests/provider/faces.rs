@@ -4,25 +4,19 @@
 
 use std::time::Duration;
 
-use idflow_provider::{ManualClock, Status};
+use idflow_provider::Status;
 use idflow_vision::AnalyzeError;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::support::{TINY_GIF, TestProvider, assert_error, engine, new_client, photo, png_bomb};
-
-async fn provider() -> (tempfile::TempDir, TestProvider, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::starting_now();
-    let key_a = new_client(dir.path(), "client-a").await;
-    let key_b = new_client(dir.path(), "client-b").await;
-    let provider = TestProvider::start(dir.path(), &clock).await;
-    (dir, provider, key_a, key_b)
-}
+use crate::support::{
+    TINY_GIF, TestProvider, assert_error, engine, obama_enrolled, photo, png_bomb,
+    two_client_provider,
+};
 
 #[tokio::test]
 async fn an_enrollment_with_a_face_succeeds() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     let enrollment = p.enroll(&key, "obama", "obama.jpg").await;
     assert_eq!(enrollment["status"], "success", "{enrollment}");
     assert!(enrollment.get("reason").is_none(), "{enrollment}");
@@ -33,7 +27,7 @@ async fn an_enrollment_with_a_face_succeeds() {
 
 #[tokio::test]
 async fn photos_without_a_usable_face_fail_with_the_contract_reasons() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     let mut truncated_jpeg = photo("obama.jpg");
     truncated_jpeg.truncate(600);
     let bomb = png_bomb(10_000);
@@ -101,7 +95,7 @@ async fn blocklist(p: &TestProvider, key: &str, account: &str, photo_name: &str)
 
 #[tokio::test]
 async fn a_blocklisted_face_fails_enrollments_and_validations_of_that_client_only() {
-    let (_dir, p, key_a, key_b) = provider().await;
+    let (_dir, p, key_a, key_b) = two_client_provider().await;
     let blocked = blocklist(&p, &key_a, "fraud-1", "obama.jpg").await;
     assert_eq!(blocked["status"], "success", "{blocked}");
 
@@ -162,7 +156,7 @@ fn score(validation: &Value) -> f64 {
 
 #[tokio::test]
 async fn validations_accept_the_same_person_and_decline_another() {
-    let (_dir, p, key, key_b) = provider().await;
+    let (_dir, p, key, key_b) = two_client_provider().await;
     let enrollment = p.enroll(&key, "obama", "obama.jpg").await;
     assert_eq!(enrollment["status"], "success");
 
@@ -220,8 +214,7 @@ async fn validations_accept_the_same_person_and_decline_another() {
 
 #[tokio::test]
 async fn a_validation_whose_photo_never_comes_expires() {
-    let (_dir, p, key, _) = provider().await;
-    p.enroll(&key, "obama", "obama.jpg").await;
+    let (_dir, p, key, _) = obama_enrolled().await;
     let (status, created) = p
         .post_form(
             &key,

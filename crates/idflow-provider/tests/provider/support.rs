@@ -46,6 +46,25 @@ pub(crate) struct TestProvider {
     pub(crate) base: String,
 }
 
+/// A provider with two clients, `client-a` and `client-b`: its data
+/// directory, the provider, and the two API keys.
+pub(crate) async fn two_client_provider() -> (tempfile::TempDir, TestProvider, String, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let clock = ManualClock::starting_now();
+    let key_a = new_client(dir.path(), "client-a").await;
+    let key_b = new_client(dir.path(), "client-b").await;
+    let provider = TestProvider::start(dir.path(), &clock).await;
+    (dir, provider, key_a, key_b)
+}
+
+/// [`two_client_provider`] with client a's account `obama` enrolled with
+/// obama.jpg.
+pub(crate) async fn obama_enrolled() -> (tempfile::TempDir, TestProvider, String, String) {
+    let (dir, provider, key_a, key_b) = two_client_provider().await;
+    provider.enroll(&key_a, "obama", "obama.jpg").await;
+    (dir, provider, key_a, key_b)
+}
+
 pub(crate) fn config(data_dir: &Path, clock: &ManualClock) -> ProviderConfig {
     let mut config = ProviderConfig::new(data_dir, assets::models_dir());
     config.clock = clock.clone().into();
@@ -114,26 +133,26 @@ impl TestProvider {
         json_of(request.send().await.expect("request sent")).await
     }
 
+    /// A request to `path`, with `key` as the API key if given.
+    pub(crate) fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, self.url(path));
+        match key {
+            Some(key) => request.header(API_KEY_HEADER, key),
+            None => request,
+        }
+    }
+
     pub(crate) async fn get(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .header(API_KEY_HEADER, key)
-            .send()
-            .await
-            .expect("request sent");
-        json_of(response).await
+        send(self.request(reqwest::Method::GET, path, Some(key))).await
     }
 
     pub(crate) async fn delete(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .delete(self.url(path))
-            .header(API_KEY_HEADER, key)
-            .send()
-            .await
-            .expect("request sent");
-        json_of(response).await
+        send(self.request(reqwest::Method::DELETE, path, Some(key))).await
     }
 
     /// PUT raw bytes on an upload link.
@@ -216,6 +235,11 @@ pub(crate) async fn wait_processed(
     })
     .await
     .unwrap_or_else(|_| panic!("{id} was not processed within {PROCESSING_GUARD:?}"))
+}
+
+/// Sends `request`; its status and JSON body.
+pub(crate) async fn send(request: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    json_of(request.send().await.expect("request sent")).await
 }
 
 pub(crate) async fn json_of(response: reqwest::Response) -> (StatusCode, Value) {

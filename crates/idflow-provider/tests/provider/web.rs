@@ -9,22 +9,14 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
-use idflow_provider::ManualClock;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 
-use crate::support::{TestProvider, assert_error, json_of, new_client, photo, wait_processed};
-
-async fn provider() -> (tempfile::TempDir, TestProvider, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::starting_now();
-    let key_a = new_client(dir.path(), "client-a").await;
-    let key_b = new_client(dir.path(), "client-b").await;
-    let provider = TestProvider::start(dir.path(), &clock).await;
-    (dir, provider, key_a, key_b)
-}
+use crate::support::{
+    TestProvider, assert_error, obama_enrolled, photo, send, two_client_provider, wait_processed,
+};
 
 async fn web_token(p: &TestProvider, key: &str, account: &str, redirect: Option<&str>) -> String {
     let mut fields = vec![
@@ -73,33 +65,24 @@ async fn page(
 }
 
 async fn send_selfie(p: &TestProvider, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let response = p
-        .http
-        .post(p.url("/v1/web/processes"))
-        .bearer_auth(token)
-        .header("Content-Type", "image/jpeg")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    json_of(response).await
+    let request = p.request(Method::POST, "/v1/web/processes", None);
+    send(
+        request
+            .bearer_auth(token)
+            .header("Content-Type", "image/jpeg")
+            .body(bytes),
+    )
+    .await
 }
 
 async fn poll(p: &TestProvider, token: &str, process_id: &str) -> (StatusCode, Value) {
-    let response = p
-        .http
-        .get(p.url(&format!("/v1/web/processes/{process_id}")))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    json_of(response).await
+    let path = format!("/v1/web/processes/{process_id}");
+    send(p.request(Method::GET, &path, None).bearer_auth(token)).await
 }
 
 #[tokio::test]
 async fn a_web_token_runs_one_process_for_the_same_person() {
-    let (_dir, p, key, key_b) = provider().await;
-    p.enroll(&key, "obama", "obama.jpg").await;
+    let (_dir, p, key, key_b) = obama_enrolled().await;
     let token = web_token(
         &p,
         &key,
@@ -208,8 +191,7 @@ async fn a_web_token_runs_one_process_for_the_same_person() {
 
 #[tokio::test]
 async fn a_web_process_of_another_person_fails() {
-    let (_dir, p, key, _) = provider().await;
-    p.enroll(&key, "obama", "obama.jpg").await;
+    let (_dir, p, key, _) = obama_enrolled().await;
     let token = web_token(&p, &key, "obama", None).await;
     let mut events = p.subscribe();
     let (status, started) = send_selfie(&p, &token, photo("biden.jpg")).await;
@@ -241,8 +223,7 @@ async fn a_web_process_of_another_person_fails() {
 
 #[tokio::test]
 async fn missing_forged_and_expired_tokens_get_clear_pages() {
-    let (_dir, p, key, _) = provider().await;
-    p.enroll(&key, "obama", "obama.jpg").await;
+    let (_dir, p, key, _) = obama_enrolled().await;
     let token = web_token(&p, &key, "obama", None).await;
 
     let (status, html, headers) = page(&p, None).await;
@@ -263,14 +244,8 @@ async fn missing_forged_and_expired_tokens_get_clear_pages() {
         let (status, body) = send_selfie(&p, bad, photo("obama2.jpg")).await;
         assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
     }
-    let response = p
-        .http
-        .post(p.url("/v1/web/processes"))
-        .body(photo("obama2.jpg"))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = json_of(response).await;
+    let unauthenticated = p.request(Method::POST, "/v1/web/processes", None);
+    let (status, body) = send(unauthenticated.body(photo("obama2.jpg"))).await;
     assert_error(status, &body, StatusCode::UNAUTHORIZED, None);
 
     // Two hours later the token has expired.
@@ -323,7 +298,7 @@ async fn next_delivery(bodies: &mut mpsc::UnboundedReceiver<(String, String)>) -
 
 #[tokio::test]
 async fn webhooks_deliver_signed_events_and_retry_refused_deliveries() {
-    let (_dir, p, key, _) = provider().await;
+    let (_dir, p, key, _) = two_client_provider().await;
     let (url, mut bodies) = receiver(2).await;
     let (status, hook) = p
         .post_form(&key, "/v1/webhooks", &[("url", &url)], None)
