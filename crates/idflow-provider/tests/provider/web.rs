@@ -36,6 +36,11 @@ async fn web_token(p: &TestProvider, key: &str, account: &str, redirect: Option<
     body["api_key"].as_str().unwrap().to_owned()
 }
 
+fn assert_html(headers: &reqwest::header::HeaderMap) {
+    let content_type = headers["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+}
+
 fn claims(jwt: &str) -> Value {
     let payload = jwt.split('.').nth(1).expect("a JWT has a payload");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
@@ -109,12 +114,7 @@ async fn a_web_token_runs_one_process_for_the_same_person() {
     // The page: what will happen, camera and file fallback, no referrer.
     let (status, html, headers) = page(&p, Some(&token)).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert_html(&headers);
     assert_eq!(headers["referrer-policy"], "no-referrer");
     assert_eq!(headers["cache-control"], "no-store");
     assert!(html.contains("compare it with the face you"), "{html}");
@@ -228,12 +228,7 @@ async fn missing_forged_and_expired_tokens_get_clear_pages() {
 
     let (status, html, headers) = page(&p, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert_html(&headers);
     assert!(html.contains("incomplete"), "{html}");
 
     let forged = format!("{}x", &token[..token.len() - 1]);
