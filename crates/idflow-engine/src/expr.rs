@@ -355,6 +355,11 @@ impl ExprEngine {
     /// Parses an expression and returns what it refers to, as dotted paths
     /// (`inputs.photo`, `steps.enroll.outputs.status`, `attempt`).
     pub fn references(&self, source: &str) -> Result<BTreeSet<String>, SyntaxError> {
+        // Most expressions are a plain dotted path (`steps.enroll.outputs.status`):
+        // what they read is the path itself, with no need to compile.
+        if let Some(path) = simple_path(source) {
+            return Ok(BTreeSet::from([path.to_owned()]));
+        }
         let expression = self.compile(source).map_err(|error| syntax_error(&error))?;
         Ok(expression.undeclared_variables(true).into_iter().collect())
     }
@@ -455,6 +460,27 @@ impl ExprEngine {
         let expression = self.compile(source).map_err(fail)?;
         expression.eval(context).map_err(fail)
     }
+}
+
+/// Words that are not variables in expressions.
+const KEYWORDS: [&str; 15] = [
+    "true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if", "else",
+    "loop", "self",
+];
+
+/// `source` trimmed, when it is a dotted path of identifiers whose first
+/// part is not a keyword.
+fn simple_path(source: &str) -> Option<&str> {
+    let path = source.trim();
+    let mut parts = path.split('.');
+    let first = parts.next()?;
+    let identifier = |part: &str| {
+        part.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
+    (identifier(first) && !KEYWORDS.contains(&first) && parts.all(identifier)).then_some(path)
 }
 
 fn contains_call(source: &str, name: &str) -> bool {
@@ -563,6 +589,30 @@ mod tests {
         assert!(refs.contains("steps.enroll.outputs.status"), "{refs:?}");
         assert!(refs.contains("inputs.n"), "{refs:?}");
         assert!(refs.contains("attempt"), "{refs:?}");
+    }
+
+    #[test]
+    fn plain_paths_are_read_without_compiling_and_agree_with_the_compiler() {
+        let engine = ExprEngine::new();
+        for source in [
+            " steps.a.outputs.b ",
+            "inputs.who",
+            "attempt",
+            "run.id",
+            "x_1.y_2",
+        ] {
+            let fast = engine.references(source).unwrap();
+            let compiled: BTreeSet<String> = engine
+                .compile(source)
+                .unwrap()
+                .undeclared_variables(true)
+                .into_iter()
+                .collect();
+            assert_eq!(fast, compiled, "{source}");
+        }
+        for not_a_path in ["true", "none", "a.1b", "a..b", "a.b()", "a b", "1a", ""] {
+            assert!(simple_path(not_a_path).is_none(), "{not_a_path}");
+        }
     }
 
     #[test]

@@ -84,14 +84,16 @@ impl Node {
     }
 
     /// The text of a scalar key (strings, numbers and booleans are all
-    /// valid keys in YAML; we read them as text).
-    pub fn key_text(&self) -> Option<String> {
+    /// valid keys in YAML; we read them as text). Borrowed for the usual
+    /// text keys.
+    pub fn key_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        use std::borrow::Cow;
         match &self.kind {
-            NodeKind::String(s) => Some(s.clone()),
-            NodeKind::Int(i) => Some(i.to_string()),
-            NodeKind::Float(f) => Some(f.to_string()),
-            NodeKind::Bool(b) => Some(b.to_string()),
-            NodeKind::Null => Some("null".to_owned()),
+            NodeKind::String(s) => Some(Cow::Borrowed(s.as_str())),
+            NodeKind::Int(i) => Some(Cow::Owned(i.to_string())),
+            NodeKind::Float(f) => Some(Cow::Owned(f.to_string())),
+            NodeKind::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+            NodeKind::Null => Some(Cow::Borrowed("null")),
             NodeKind::Seq(_) | NodeKind::Map(_) => None,
         }
     }
@@ -114,7 +116,7 @@ impl Node {
             NodeKind::Map(entries) => Value::Object(
                 entries
                     .iter()
-                    .map(|(k, v)| (k.key_text().unwrap_or_default(), v.to_json()))
+                    .map(|(k, v)| (k.key_text().unwrap_or_default().into_owned(), v.to_json()))
                     .collect(),
             ),
         }

@@ -41,7 +41,7 @@ pub(crate) fn plan(count: usize, needs: &[Vec<usize>]) -> GraphPlan {
         };
     }
     let order = topological_order(count, needs);
-    let mut ancestors = vec![FixedBitSet::with_capacity(count); count];
+    let mut ancestors = vec![FixedBitSet::new(); count];
     for &step in &order {
         let mut set = FixedBitSet::with_capacity(count);
         for &need in &needs[step] {

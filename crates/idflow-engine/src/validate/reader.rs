@@ -96,7 +96,10 @@ impl Reader {
             return None;
         };
         let mut out: Vec<(Spanned<String>, &'a Node)> = Vec::with_capacity(entries.len());
-        let mut seen = std::collections::HashMap::with_capacity(entries.len());
+        // Small maps (nearly all) look for duplicates among the keys kept so
+        // far; large ones (`steps` of a big workflow) use a hash map.
+        let mut seen: Option<std::collections::HashMap<std::borrow::Cow<'a, str>, Span>> =
+            (entries.len() > 32).then(|| std::collections::HashMap::with_capacity(entries.len()));
         for (key, value) in entries {
             let Some(text) = key.key_text() else {
                 self.push(
@@ -109,7 +112,14 @@ impl Reader {
                 );
                 continue;
             };
-            if let Some(first) = seen.get(&text) {
+            let first = match &seen {
+                Some(seen) => seen.get(&text).copied(),
+                None => out
+                    .iter()
+                    .find(|(kept, _)| kept.value == text)
+                    .map(|(kept, _)| kept.span),
+            };
+            if let Some(first) = first {
                 self.push(
                     Diagnostic::new(
                         Code::DuplicateKey,
@@ -117,13 +127,15 @@ impl Reader {
                         format!("`{text}` appears twice in {what}"),
                     )
                     .label("second time")
-                    .related(*first, "first time")
+                    .related(first, "first time")
                     .help("keep one of them (rename it if you meant two different things)"),
                 );
                 continue;
             }
-            seen.insert(text.clone(), key.span);
-            out.push((Spanned::new(text, key.span), value));
+            if let Some(seen) = &mut seen {
+                seen.insert(text.clone(), key.span);
+            }
+            out.push((Spanned::new(text.into_owned(), key.span), value));
         }
         Some(out)
     }

@@ -178,7 +178,7 @@ impl<'a> RefChecker<'a> {
                     .iter()
                     .map(|(key, value)| {
                         (
-                            key.key_text().unwrap_or_default(),
+                            key.key_text().unwrap_or_default().into_owned(),
                             self.template(value, place),
                         )
                     })
@@ -197,10 +197,10 @@ impl<'a> RefChecker<'a> {
     }
 
     fn report_duplicate_keys(&mut self, entries: &[(Node, Node)]) {
-        let mut seen: HashMap<String, Span> = HashMap::with_capacity(entries.len());
+        let mut seen: Vec<(std::borrow::Cow<'_, str>, Span)> = Vec::with_capacity(entries.len());
         for (key, _) in entries {
             let text = key.key_text().unwrap_or_default();
-            if let Some(first) = seen.get(&text) {
+            if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == text) {
                 self.used.diagnostics.push(
                     Diagnostic::new(
                         Code::DuplicateKey,
@@ -212,7 +212,7 @@ impl<'a> RefChecker<'a> {
                     .help("keep one of them: only one value can be used"),
                 );
             } else {
-                seen.insert(text, key.span);
+                seen.push((text, key.span));
             }
         }
     }

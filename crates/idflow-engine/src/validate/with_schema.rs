@@ -277,7 +277,7 @@ impl Context<'_> {
         for (key, value) in entries {
             let Some(name) = key.key_text() else { continue };
             let child_path = format!("{path}.{name}");
-            if let Some(property) = properties.and_then(|p| p.get(&name)) {
+            if let Some(property) = properties.and_then(|p| p.get(name.as_ref())) {
                 self.check(value, property, &child_path, out, false);
             } else if closed {
                 let what = if top {
@@ -305,7 +305,8 @@ impl Context<'_> {
                 self.check(value, additional, &child_path, out, false);
             }
         }
-        let present: Vec<String> = entries.iter().filter_map(|(k, _)| k.key_text()).collect();
+        let present: Vec<std::borrow::Cow<'_, str>> =
+            entries.iter().filter_map(|(k, _)| k.key_text()).collect();
         let required: Vec<&str> = schema
             .get("required")
             .and_then(Value::as_array)
