@@ -36,12 +36,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         if let Some(properties) = schema["properties"].as_object() {
             writeln!(out, "    inputs:")?;
             for (input, spec) in properties {
+                // Doc comments wrap lines: show the whole text as one line.
                 let description = spec["description"]
                     .as_str()
                     .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or("");
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 let marker = if required.contains(&input.as_str()) {
                     " (required)"
                 } else {
