@@ -33,11 +33,11 @@ struct CreateClientArgs {
 }
 
 /// The `--data` option: where the provider keeps its database and secret.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct DataDir {
     /// The provider's data directory [default: $IDFLOW_PROVIDER_DATA, else
     /// $XDG_DATA_HOME/idflow/provider, else ~/.local/share/idflow/provider].
-    #[arg(long = "data", value_name = "DIR")]
+    #[arg(id = "data", long = "data", value_name = "DIR")]
     dir: Option<PathBuf>,
 }
 
@@ -53,6 +53,29 @@ impl DataDir {
                     idflow_provider::ENV_DATA_DIR
                 )
             })
+    }
+}
+
+/// The `--models` option: where the embedded provider finds the face models.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ModelsDir {
+    /// The face models directory [default: $IDFLOW_MODELS_DIR, else the
+    /// repository's .cache/models, where `scripts/setup` puts them].
+    #[arg(
+        id = "models",
+        long = "models",
+        value_name = "DIR",
+        env = idflow_provider::ENV_MODELS_DIR
+    )]
+    dir: Option<PathBuf>,
+}
+
+impl ModelsDir {
+    /// The directory given, else the documented default.
+    pub(crate) fn resolve(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(idflow_vision::assets::models_dir)
     }
 }
 

@@ -10,14 +10,13 @@
 //! unusable data directory).
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
-use idflow_provider::{AppState, ENV_MODELS_DIR, ENV_PUBLIC_URL, ProviderConfig};
+use idflow_provider::{AppState, ENV_PUBLIC_URL, ProviderConfig};
 use tokio::net::TcpListener;
 use url::Url;
 
-use super::provider::{DataDir, provider_error};
+use super::provider::{DataDir, ModelsDir, provider_error};
 use crate::Outcome;
 
 /// Arguments of `idflow serve`.
@@ -29,10 +28,8 @@ pub(crate) struct Args {
     addr: String,
     #[command(flatten)]
     data: DataDir,
-    /// The face models directory [default: the repository's .cache/models,
-    /// where `scripts/setup` puts them].
-    #[arg(long, value_name = "DIR", env = ENV_MODELS_DIR)]
-    models: Option<PathBuf>,
+    #[command(flatten)]
+    models: ModelsDir,
     /// Base URL written into upload links, as clients reach this service
     /// [default: http://<bound address>].
     #[arg(long, value_name = "URL", env = ENV_PUBLIC_URL)]
@@ -41,10 +38,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let data_dir = args.data.resolve()?;
-    let models_dir = args
-        .models
-        .clone()
-        .unwrap_or_else(idflow_vision::assets::models_dir);
+    let models_dir = args.models.resolve();
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -51,10 +51,8 @@ pub(crate) struct Args {
     /// when it exists. Environment variables override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The face models folder for the embedded provider [default:
-    /// $IDFLOW_MODELS_DIR, else the repository's .cache/models].
-    #[arg(long, value_name = "DIR")]
-    models: Option<PathBuf>,
+    #[command(flatten)]
+    models: super::provider::ModelsDir,
     /// Show the real value of this run output in the summary (outputs that
     /// hold credentials, like a verification link, are otherwise redacted).
     /// Never affects `--json` or the logs.
@@ -72,20 +70,16 @@ pub(crate) const INTERRUPTED: u8 = 130;
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let validated = super::load(&args.file)?;
     let color = super::use_color();
-    let Some(workflow) = validated.workflow.clone() else {
-        let mut err = std::io::stderr().lock();
-        for report in validated.reports() {
-            write!(err, "{}", report.render(color))?;
-        }
-        return Ok(Outcome::Invalid);
-    };
     {
-        // Warnings do not stop a run, but are worth seeing.
+        // Errors stop the run; warnings do not, but are worth seeing.
         let mut err = std::io::stderr().lock();
         for report in validated.reports() {
             write!(err, "{}", report.render(color))?;
         }
     }
+    let Some(workflow) = validated.workflow else {
+        return Ok(Outcome::Invalid);
+    };
     let base_dir = std::env::current_dir().context("cannot read the current folder")?;
     let (inputs, secrets) = match inputs::collect(&workflow, args, &base_dir) {
         Ok(found) => found,
@@ -109,7 +103,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let display = progress::Display::start(&workflow, args.log_format);
     let result = runtime.block_on(async {
         let face = if provider::uses_face_steps(&workflow) {
-            Some(provider::connect(args.config.as_deref(), args.models.clone()).await?)
+            Some(provider::connect(args.config.as_deref(), &args.models).await?)
         } else {
             None
         };

@@ -8,12 +8,14 @@
 //! client kept in the provider's data directory.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use idflow_engine::model::Workflow;
 use idflow_face::{FaceConnection, ProviderSettings};
 use idflow_provider::{EmbeddedProvider, ProviderConfig};
+
+use crate::commands::provider::{DataDir, ModelsDir};
 
 /// The file in the provider's data directory that holds the key of the
 /// local client `idflow run` uses (the provider itself keeps only hashes).
@@ -41,7 +43,7 @@ pub(super) fn uses_face_steps(workflow: &Workflow) -> bool {
 /// started embedded one.
 pub(super) async fn connect(
     config_file: Option<&Path>,
-    models: Option<PathBuf>,
+    models: &ModelsDir,
 ) -> anyhow::Result<FaceProvider> {
     if let Some(settings) =
         ProviderSettings::load(config_file).context("reading the provider settings")?
@@ -53,19 +55,8 @@ pub(super) async fn connect(
             embedded: None,
         });
     }
-    let data_dir = idflow_provider::default_data_dir().with_context(|| {
-        format!(
-            "no data directory for the embedded provider: set {}",
-            idflow_provider::ENV_DATA_DIR
-        )
-    })?;
-    let models_dir = models
-        .or_else(|| {
-            std::env::var_os("IDFLOW_MODELS_DIR")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-        })
-        .unwrap_or_else(idflow_vision::assets::models_dir);
+    let data_dir = DataDir::default().resolve()?;
+    let models_dir = models.resolve();
     let key = local_client_key(&data_dir).await?;
     let provider = idflow_provider::start_embedded(ProviderConfig::new(&data_dir, models_dir))
         .await
