@@ -9,15 +9,7 @@ mod scenarios;
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use scenarios::{Baseline, WIDE};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, usize::from))
-        .enable_time()
-        .build()
-        .expect("a tokio runtime")
-}
+use scenarios::{Baseline, WIDE, runtime};
 
 fn runs(c: &mut Criterion) {
     let rt = runtime();

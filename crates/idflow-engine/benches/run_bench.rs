@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use scenarios::{Baseline, Parked};
+use scenarios::{Baseline, Parked, runtime};
 
 const TARGET_OVERHEAD_US: f64 = 2.0;
 const TARGET_RUNS_PER_S: f64 = 50_000.0;
@@ -132,14 +132,6 @@ fn child(name: &str) -> Value {
         .rev()
         .find_map(|line| serde_json::from_str(line).ok())
         .unwrap_or_else(|| panic!("scenario {name} printed no figures: {stdout}"))
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map_or(2, usize::from))
-        .enable_time()
-        .build()
-        .expect("a tokio runtime")
 }
 
 /// Measures one scenario in this process.

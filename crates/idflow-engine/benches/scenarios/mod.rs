@@ -63,6 +63,15 @@ impl Step for BenchStep {
 }
 
 /// The registry with the bench step types.
+/// A multi-threaded runtime on every core, as the benchmarks measure.
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(std::thread::available_parallelism().map_or(2, usize::from))
+        .enable_time()
+        .build()
+        .expect("a tokio runtime")
+}
+
 pub(crate) fn registry() -> StepRegistry {
     let mut registry = StepRegistry::new();
     for (name, kind) in [
