@@ -388,13 +388,13 @@ impl ExprEngine {
 
     /// Whether a condition calls one of the status functions (then it
     /// decides by itself whether failed or skipped dependencies matter).
+    /// The compiler lists the functions an expression looks up among what it
+    /// reads, so a name inside text or a longer name does not count.
     pub fn uses_status_function(&self, expression: &Expression) -> bool {
         self.references(&expression.source).is_ok_and(|refs| {
             refs.iter()
                 .any(|reference| STATUS_FUNCTIONS.contains(&reference.as_str()))
-        }) || STATUS_FUNCTIONS
-            .iter()
-            .any(|name| contains_call(&expression.source, name))
+        })
     }
 
     /// Evaluates a value template.
@@ -481,12 +481,6 @@ fn simple_path(source: &str) -> Option<&str> {
             && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     (identifier(first) && !KEYWORDS.contains(&first) && parts.all(identifier)).then_some(path)
-}
-
-fn contains_call(source: &str, name: &str) -> bool {
-    source
-        .match_indices(name)
-        .any(|(at, _)| source[at + name.len()..].trim_start().starts_with('('))
 }
 
 fn syntax_error(error: &minijinja::Error) -> SyntaxError {
@@ -676,6 +670,7 @@ mod tests {
         assert!(engine.uses_status_function(&expr("always()")));
         assert!(engine.uses_status_function(&expr("failure() and inputs.x")));
         assert!(!engine.uses_status_function(&expr("inputs.success")));
+        assert!(!engine.uses_status_function(&expr("'always()' in inputs.note")));
     }
 
     #[test]
