@@ -172,7 +172,9 @@ impl<'a> Checker<'a> {
         let used = refs.finish();
         self.diagnostics.extend(used.diagnostics);
         self.warn_unused(draft, &used.inputs, &used.secrets);
-        self.warn_dead_steps(draft, &steps, &needs);
+        if let Some(order) = &plan.order {
+            self.warn_dead_steps(draft, &steps, &needs, order);
+        }
 
         let name = draft.name.as_ref()?.value.clone();
         let order = plan.order?;
@@ -437,56 +439,48 @@ impl<'a> Checker<'a> {
 
     /// A step whose `if` is always false never runs; nor does a step that
     /// needs it, unless its own `if` calls a status function.
+    /// Steps are visited in topological order, so whether a step's needs
+    /// never run is known when the step is reached: one pass.
     fn warn_dead_steps(
         &mut self,
         draft: &Draft<'_>,
         steps: &[Option<StepPlan>],
         needs: &[Vec<usize>],
+        order: &[usize],
     ) {
         let mut dead = vec![false; draft.steps.len()];
-        let mut changed = true;
-        // Steps are few in practice; iterate to a fixed point over the
-        // written order (needs may point forward).
-        let mut rounds = 0;
-        while changed && rounds <= draft.steps.len() {
-            changed = false;
-            rounds += 1;
-            for (index, step) in steps.iter().enumerate() {
-                if dead[index] {
-                    continue;
-                }
-                let Some(step) = step else { continue };
+        for &index in order {
+            let Some(step) = &steps[index] else { continue };
+            let constant_false = step
+                .condition
+                .as_ref()
+                .is_some_and(|c| self.is_constant_false(c));
+            let diagnostic = if constant_false {
+                let span = step.condition.as_ref().map_or(step.span, |c| c.span);
+                Diagnostic::new(
+                    Code::DeadStep,
+                    span,
+                    format!("step `{}` never runs: its `if` is always false", step.id),
+                )
+                .help("remove the step, or fix the condition")
+            } else {
                 let status_aware = step
                     .condition
                     .as_ref()
                     .is_some_and(|c| self.engine.uses_status_function(c));
-                let constant_false = step
-                    .condition
-                    .as_ref()
-                    .is_some_and(|c| self.is_constant_false(c));
-                let blocked = !status_aware && needs[index].iter().any(|&n| dead[n]);
-                if constant_false || blocked {
-                    dead[index] = true;
-                    changed = true;
-                    let diagnostic = if constant_false {
-                        let span = step.condition.as_ref().map_or(step.span, |c| c.span);
-                        Diagnostic::new(
-                            Code::DeadStep,
-                            span,
-                            format!("step `{}` never runs: its `if` is always false", step.id),
-                        )
-                        .help("remove the step, or fix the condition")
-                    } else {
-                        let need = needs[index]
-                            .iter()
-                            .find(|&&n| dead[n])
-                            .map_or("", |&n| draft.steps[n].id.value.as_str());
-                        Diagnostic::new(Code::DeadStep, step.span, format!("step `{}` never runs: it needs `{need}`, which never runs", step.id))
-                            .help("a step whose dependency is skipped is skipped too; use `if: always()` to run it anyway, or remove it")
-                    };
-                    self.push(diagnostic);
-                }
-            }
+                let Some(&need) = needs[index]
+                    .iter()
+                    .find(|&&n| dead[n])
+                    .filter(|_| !status_aware)
+                else {
+                    continue;
+                };
+                let need = draft.steps[need].id.value.as_str();
+                Diagnostic::new(Code::DeadStep, step.span, format!("step `{}` never runs: it needs `{need}`, which never runs", step.id))
+                    .help("a step whose dependency is skipped is skipped too; use `if: always()` to run it anyway, or remove it")
+            };
+            dead[index] = true;
+            self.push(diagnostic);
         }
     }
 

@@ -50,3 +50,34 @@ proptest! {
         prop_assert_eq!(validated.workflow.is_some(), !validated.has_errors());
     }
 }
+
+#[test]
+fn dead_steps_spread_through_needs_until_a_status_function() {
+    // Written out of order on purpose: `needs` point forward.
+    let text = "name: dead\nsteps:\n  c:\n    uses: core.log\n    needs: [b]\n    with: {message: c}\n  d:\n    uses: core.log\n    needs: [c]\n    if: always()\n    with: {message: d}\n  b:\n    uses: core.log\n    needs: [a]\n    with: {message: b}\n  a:\n    uses: core.log\n    if: false\n    with: {message: a}\n";
+    let validated = validate(
+        SourceFile::new("dead.yaml", text),
+        &registry(),
+        &ExprEngine::new(),
+    );
+    let dead: Vec<&str> = validated
+        .diagnostics
+        .iter()
+        .map(|d| {
+            assert_eq!(d.code, crate::diagnostic::Code::DeadStep, "{d:?}");
+            d.message.as_str()
+        })
+        .collect();
+    assert_eq!(
+        dead,
+        [
+            "step `c` never runs: it needs `b`, which never runs",
+            "step `b` never runs: it needs `a`, which never runs",
+            "step `a` never runs: its `if` is always false",
+        ]
+    );
+    assert!(
+        validated.workflow.is_some(),
+        "warnings do not stop a workflow"
+    );
+}
