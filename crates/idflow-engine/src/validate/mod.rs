@@ -110,7 +110,7 @@ pub fn validate(file: Arc<SourceFile>, registry: &StepRegistry, engine: &ExprEng
 }
 
 struct Checker<'a> {
-    file: &'a SourceFile,
+    file: &'a Arc<SourceFile>,
     registry: &'a StepRegistry,
     engine: &'a ExprEngine,
     diagnostics: Diagnostics,
@@ -191,7 +191,7 @@ impl<'a> Checker<'a> {
         Some(Workflow {
             name,
             description: draft.description.clone(),
-            source: Arc::new(self.file.clone()),
+            source: Arc::clone(self.file),
             inputs: draft
                 .inputs
                 .iter()
