@@ -370,11 +370,7 @@ impl ExprEngine {
         expression: &Expression,
         scope: &Scope,
     ) -> Result<serde_json::Value, EvalError> {
-        let value = self.eval_jinja(&expression.source, scope)?;
-        to_json(&value).map_err(|message| EvalError {
-            expression: expression.source.clone(),
-            message,
-        })
+        self.eval_json(&expression.source, &scope.to_value())
     }
 
     /// Evaluates a condition: true when the value is truthy.
@@ -414,13 +410,7 @@ impl ExprEngine {
     ) -> Result<serde_json::Value, EvalError> {
         Ok(match template {
             ValueTemplate::Literal(value) => value.clone(),
-            ValueTemplate::Expression(expression) => {
-                let value = self.eval_in(&expression.source, context)?;
-                to_json(&value).map_err(|message| EvalError {
-                    expression: expression.source.clone(),
-                    message,
-                })?
-            }
+            ValueTemplate::Expression(expression) => self.eval_json(&expression.source, context)?,
             ValueTemplate::Text(text) => {
                 serde_json::Value::String(self.render_text(text, context)?)
             }
@@ -450,6 +440,19 @@ impl ExprEngine {
 
     fn eval_jinja(&self, source: &str, scope: &Scope) -> Result<JinjaValue, EvalError> {
         self.eval_in(source, &scope.to_value())
+    }
+
+    /// Evaluates to JSON (undefined becomes null).
+    fn eval_json(
+        &self,
+        source: &str,
+        context: &JinjaValue,
+    ) -> Result<serde_json::Value, EvalError> {
+        let value = self.eval_in(source, context)?;
+        to_json(&value).map_err(|message| EvalError {
+            expression: source.to_owned(),
+            message,
+        })
     }
 
     fn eval_in(&self, source: &str, context: &JinjaValue) -> Result<JinjaValue, EvalError> {
