@@ -1,23 +1,57 @@
-//! Keeping secret values out of logs, errors and run results.
+//! Keeping secret values out of logs, errors and run results: the last
+//! net.
+//!
+//! The first line of defence is the engine's whole-value rule: a value
+//! computed from a secret or a sensitive output may only flow into a step's
+//! credential inputs (anything else is a validation error), and a value the
+//! engine cannot vouch for is replaced whole at run time. What is left for
+//! string matching is text a step or a service builds from a credential it
+//! holds (an error message, an echoed header).
 //!
 //! The engine seeds a [`Redactor`] with the values of the workflow's
-//! declared secrets; steps add the credentials they receive at run time
-//! (an API key, an upload link). Anything shown to a person passes through
-//! [`Redactor::redact`] first.
+//! declared secrets and the credential inputs it passes to steps; steps add
+//! the credentials they receive or create (an API key, an upload link).
+//! Anything shown to a person passes through [`Redactor::redact`] first.
+//!
+//! Secrets of any length are kept, but how they are matched depends on it:
+//! - a secret of [`SUBSTRING_MIN_CHARS`] characters or more is replaced
+//!   wherever it occurs in a text;
+//! - a shorter one replaces a text that is exactly the secret. Replacing
+//!   every `a` inside longer text would wreck every message and, worse,
+//!   show the secret by the shape of the gaps. Text from a step that
+//!   received a credential goes through [`Redactor::redact_strict`]
+//!   instead, which hides the whole text when a short secret occurs in it.
 
 use std::sync::{Arc, RwLock};
 
 /// What a redacted secret is replaced with.
 pub const REDACTED: &str = "[redacted]";
 
-/// Secret values shorter than this are not redacted: replacing every `1` or
-/// `a` in a log line would destroy it and protect nothing.
-pub const MIN_SECRET_LEN: usize = 4;
+/// Secrets at least this many characters long are replaced wherever they
+/// occur; shorter ones only where they are a whole text (see the module
+/// documentation).
+pub const SUBSTRING_MIN_CHARS: usize = 4;
 
 /// A shared, growable set of secret values. Cloning shares the set.
 #[derive(Clone, Default)]
 pub struct Redactor {
-    secrets: Arc<RwLock<Vec<String>>>,
+    secrets: Arc<RwLock<Known>>,
+}
+
+/// The known secrets, split by how they are matched.
+#[derive(Default)]
+struct Known {
+    /// Replaced wherever they occur, longest first (a secret containing
+    /// another one is replaced whole).
+    long: Vec<String>,
+    /// Shorter than [`SUBSTRING_MIN_CHARS`].
+    short: Vec<String>,
+}
+
+impl Known {
+    fn len(&self) -> usize {
+        self.long.len() + self.short.len()
+    }
 }
 
 impl std::fmt::Debug for Redactor {
@@ -33,21 +67,25 @@ impl Redactor {
         Self::default()
     }
 
-    /// Adds a secret value; every later [`Redactor::redact`] hides it.
+    /// Adds a secret value (any length but zero); every later
+    /// [`Redactor::redact`] hides it.
     pub fn add(&self, secret: impl Into<String>) {
         let secret = secret.into();
-        if secret.len() < MIN_SECRET_LEN {
+        if secret.is_empty() {
             return;
         }
         let mut secrets = self
             .secrets
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !secrets.contains(&secret) {
-            secrets.push(secret);
-            // Longest first, so that a secret containing another one is
-            // replaced whole.
-            secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        let list = if secret.chars().count() >= SUBSTRING_MIN_CHARS {
+            &mut secrets.long
+        } else {
+            &mut secrets.short
+        };
+        if !list.contains(&secret) {
+            list.push(secret);
+            list.sort_by_key(|s| std::cmp::Reverse(s.len()));
         }
     }
 
@@ -55,43 +93,90 @@ impl Redactor {
     pub fn is_empty(&self) -> bool {
         self.secrets
             .read()
-            .map_or(true, |secrets| secrets.is_empty())
+            .map_or(true, |secrets| secrets.len() == 0)
     }
 
-    /// `text` with every known secret replaced by [`REDACTED`].
-    pub fn redact(&self, text: &str) -> String {
-        let secrets = self
-            .secrets
+    fn known(&self) -> std::sync::RwLockReadGuard<'_, Known> {
+        self.secrets
             .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut out = text.to_owned();
-        for secret in secrets.iter() {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), REDACTED);
-            }
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `text` with every long secret replaced by [`REDACTED`], or
+    /// [`REDACTED`] alone when the text (spaces around aside) is a secret.
+    pub fn redact(&self, text: &str) -> String {
+        let known = self.known();
+        let trimmed = text.trim();
+        if known
+            .short
+            .iter()
+            .chain(&known.long)
+            .any(|secret| secret == text || secret == trimmed)
+        {
+            return REDACTED.to_owned();
         }
-        out
+        replace_long(&known.long, text)
+    }
+
+    /// Like [`Redactor::redact`], and [`REDACTED`] alone when a short
+    /// secret occurs anywhere in `text`: for text made by a step that
+    /// received a credential, which may quote it.
+    pub fn redact_strict(&self, text: &str) -> String {
+        let known = self.known();
+        if known
+            .short
+            .iter()
+            .any(|secret| text.contains(secret.as_str()))
+        {
+            return REDACTED.to_owned();
+        }
+        drop(known);
+        self.redact(text)
     }
 
     /// A copy of `value` with every string (keys included) redacted.
     pub fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
+        self.map_strings(value, &|text| self.redact(text))
+    }
+
+    /// A copy of `value` with every string (keys included) redacted with
+    /// [`Redactor::redact_strict`].
+    pub fn redact_json_strict(&self, value: &serde_json::Value) -> serde_json::Value {
+        self.map_strings(value, &|text| self.redact_strict(text))
+    }
+
+    fn map_strings(
+        &self,
+        value: &serde_json::Value,
+        redact: &dyn Fn(&str) -> String,
+    ) -> serde_json::Value {
         use serde_json::Value;
         if self.is_empty() {
             return value.clone();
         }
         match value {
-            Value::String(s) => Value::String(self.redact(s)),
+            Value::String(s) => Value::String(redact(s)),
             Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.redact_json(v)).collect())
+                Value::Array(items.iter().map(|v| self.map_strings(v, redact)).collect())
             }
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| (self.redact(k), self.redact_json(v)))
+                    .map(|(k, v)| (redact(k), self.map_strings(v, redact)))
                     .collect(),
             ),
             other => other.clone(),
         }
     }
+}
+
+fn replace_long(long: &[String], text: &str) -> String {
+    let mut out = text.to_owned();
+    for secret in long {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), REDACTED);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -110,21 +195,48 @@ mod tests {
     }
 
     #[test]
-    fn short_values_are_not_treated_as_secrets() {
+    fn short_secrets_hide_a_whole_text_not_letters_inside_text() {
         let redactor = Redactor::new();
         redactor.add("ab");
-        assert!(redactor.is_empty());
+        redactor.add("ж");
+        redactor.add("");
+        assert!(!redactor.is_empty());
+        assert_eq!(redactor.redact("ab"), REDACTED);
+        assert_eq!(redactor.redact(" ж\n"), REDACTED);
+        // Inside longer text a short secret is left alone by `redact`...
         assert_eq!(redactor.redact("abc"), "abc");
+        // ...and hides the whole text in `redact_strict`.
+        assert_eq!(redactor.redact_strict("the key abc"), REDACTED);
+        assert_eq!(redactor.redact_strict("уж"), REDACTED);
+        assert_eq!(redactor.redact_strict("nothing here"), "nothing here");
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        let redactor = Redactor::new();
+        // Four characters, eight bytes: long, so replaced inside text.
+        redactor.add("жжжж");
+        assert_eq!(redactor.redact("a жжжж b"), "a [redacted] b");
+        // Three characters, six bytes: short.
+        let redactor = Redactor::new();
+        redactor.add("жжж");
+        assert_eq!(redactor.redact("a жжж b"), "a жжж b");
     }
 
     #[test]
     fn redacts_nested_json_keys_and_values() {
         let redactor = Redactor::new();
         redactor.add("tok-123");
-        let value = serde_json::json!({"a": ["x tok-123"], "tok-123": 1});
+        redactor.add("q");
+        let value = serde_json::json!({"a": ["x tok-123", "q"], "tok-123": 1, "kk": "ok"});
         assert_eq!(
             redactor.redact_json(&value),
-            serde_json::json!({"a": ["x [redacted]"], "[redacted]": 1})
+            serde_json::json!({"a": ["x [redacted]", "[redacted]"], "[redacted]": 1, "kk": "ok"})
+        );
+        let value = serde_json::json!({"a": ["x tok-123", "aqua"], "b": "kept"});
+        assert_eq!(
+            redactor.redact_json_strict(&value),
+            serde_json::json!({"a": ["x [redacted]", "[redacted]"], "b": "kept"})
         );
     }
 

@@ -76,6 +76,12 @@ pub struct StepMetadata {
     /// The poll policy that goes with [`StepMetadata::default_until`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_poll: Option<PollDefaults>,
+    /// The inputs (keys of `with`) that may carry a credential: a value
+    /// computed from a secret or from a sensitive output may flow into
+    /// these and nowhere else. The step sends them where they belong and
+    /// never shows them (not in outputs, errors or logs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub credential_inputs: Vec<String>,
 }
 
 impl StepMetadata {
@@ -92,6 +98,7 @@ impl StepMetadata {
             dynamic_outputs: false,
             default_until: None,
             default_poll: None,
+            credential_inputs: Vec::new(),
         }
     }
 
@@ -119,6 +126,31 @@ impl StepMetadata {
             sensitive: true,
         });
         self
+    }
+
+    /// Declares the input `name` (a key of `with`) a credential input: it
+    /// may receive a secret, and the step promises never to show it.
+    #[must_use]
+    pub fn credential_input(mut self, name: impl Into<String>) -> Self {
+        self.credential_inputs.push(name.into());
+        self
+    }
+
+    /// Whether the input `name` may carry a credential.
+    pub fn is_credential_input(&self, name: &str) -> bool {
+        self.credential_inputs.iter().any(|input| input == name)
+    }
+
+    /// Whether the output `name` holds a credential.
+    pub fn is_sensitive_output(&self, name: &str) -> bool {
+        self.outputs
+            .iter()
+            .any(|output| output.sensitive && output.name == name)
+    }
+
+    /// Whether any output holds a credential.
+    pub fn has_sensitive_outputs(&self) -> bool {
+        self.outputs.iter().any(|output| output.sensitive)
     }
 
     /// Marks the outputs as not fixed.
@@ -206,5 +238,19 @@ mod tests {
         assert!(metadata.has_output("a"));
         assert!(!metadata.has_output("b"));
         assert!(metadata.with_dynamic_outputs().has_output("b"));
+    }
+
+    #[test]
+    fn credential_inputs_and_sensitive_outputs_are_declared_by_name() {
+        let metadata = StepMetadata::new::<Input>("t.x", "x")
+            .credential_input("message")
+            .output("a", "A")
+            .sensitive_output("link", "A link.");
+        assert!(metadata.is_credential_input("message"));
+        assert!(!metadata.is_credential_input("count"));
+        assert!(metadata.is_sensitive_output("link"));
+        assert!(!metadata.is_sensitive_output("a"));
+        assert!(metadata.has_sensitive_outputs());
+        assert!(!StepMetadata::new::<Input>("t.y", "y").has_sensitive_outputs());
     }
 }

@@ -8,7 +8,7 @@ use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, decode_in
 #[serde(deny_unknown_fields)]
 pub struct LogInput {
     /// The text to log. Expressions such as `${{ steps.fetch.outputs.status }}`
-    /// are evaluated first; secret values are replaced by `[redacted]`.
+    /// are evaluated first. It may not read a secret or a sensitive output.
     pub message: String,
 }
 

@@ -54,6 +54,7 @@ impl UploadPhotoStep {
                  type its bytes show (image/jpeg, image/png, image/webp). A missing, unreadable, \
                  empty or too large file fails before any request.",
             )
+            .credential_input("file_upload_link")
             .output("bytes", "How many bytes were uploaded.")
             .output(
                 "content_type",

@@ -14,11 +14,13 @@ pub struct HttpInput {
     /// `DELETE` or `HEAD`.
     #[serde(default)]
     pub method: HttpMethod,
-    /// The absolute `http://` or `https://` URL to call.
+    /// The absolute `http://` or `https://` URL to call. Errors show it, so
+    /// it may not carry a secret: put credentials in `headers` or `query`.
     pub url: String,
     /// Request headers, name to value (for example
-    /// `Authorization: "Bearer ${{ secrets.api_token }}"`). Credential
-    /// headers are redacted wherever the step reports an error.
+    /// `Authorization: "Bearer ${{ secrets.api_token }}"`). A credential
+    /// input, like `query` and the bodies: it may carry secrets and is never
+    /// shown.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// Query parameters added to the URL, name to a string, number or

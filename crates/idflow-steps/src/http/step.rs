@@ -72,7 +72,15 @@ impl HttpStep {
             .output(
                 "body",
                 "The response body: parsed JSON when the response is JSON, else text.",
-            ),
+            )
+            // What is sent but never shown: no error, log line or output
+            // quotes a request header, query value or body. The URL is
+            // shown in every error, so it is not one of them.
+            .credential_input("headers")
+            .credential_input("query")
+            .credential_input("json")
+            .credential_input("form")
+            .credential_input("body"),
             client,
             max_response_bytes: options.max_response_bytes,
         }
