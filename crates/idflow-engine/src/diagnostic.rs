@@ -79,6 +79,7 @@ codes! {
     WithType = "IDF0017", Error, "A `with` value does not fit the step type's input schema.";
     BadDuration = "IDF0018", Error, "A duration that cannot be read (write `500ms`, `2s`, `5m`, `1h`).";
     OutOfRange = "IDF0019", Error, "A number outside its allowed range.";
+    SecretFlow = "IDF0020", Error, "A value computed from a secret or a sensitive output goes where it would be shown.";
     DeadStep = "IDF1001", Warning, "A step that can never run.";
     UnusedInput = "IDF1002", Warning, "An input that nothing reads.";
     UnusedSecret = "IDF1003", Warning, "A secret that nothing reads.";

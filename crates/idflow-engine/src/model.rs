@@ -85,6 +85,10 @@ impl Workflow {
                     "gate": step.gate,
                     "continue_on_error": step.continue_on_error,
                 });
+                let mut value = value;
+                if !step.secret_inputs.is_empty() {
+                    value["secret_inputs"] = json!(step.secret_inputs);
+                }
                 (step.id.clone(), value)
             })
             .collect();
@@ -93,7 +97,13 @@ impl Workflow {
             .iter()
             .map(|output| (output.name.clone(), output.value.as_written()))
             .collect();
-        json!({
+        let sensitive: Vec<&str> = self
+            .outputs
+            .iter()
+            .filter(|output| output.sensitive)
+            .map(|output| output.name.as_str())
+            .collect();
+        let mut plan = json!({
             "name": self.name,
             "description": self.description,
             "inputs": self.inputs,
@@ -102,7 +112,11 @@ impl Workflow {
             "order": ids(&self.order),
             "steps": steps,
             "outputs": outputs,
-        })
+        });
+        if !sensitive.is_empty() {
+            plan["sensitive_outputs"] = json!(sensitive);
+        }
+        plan
     }
 
     /// Every step that must finish before `step` starts (its needs, their
@@ -175,6 +189,9 @@ pub struct OutputDecl {
     pub name: String,
     /// Its value.
     pub value: ValueTemplate,
+    /// It passes a secret or a sensitive output through unchanged: the run
+    /// result shows it as `[redacted]` unless the run reveals it.
+    pub sensitive: bool,
 }
 
 /// A step, validated and placed in the graph.
@@ -198,6 +215,13 @@ pub struct StepPlan {
     pub condition: Option<Expression>,
     /// The `with` values, to evaluate right before each attempt.
     pub with: ValueTemplate,
+    /// Where the evaluated `with` holds values computed from a secret or a
+    /// sensitive output (JSON pointers, all inside the step type's
+    /// credential inputs): the run hides these values wherever it reports
+    /// anything, and hides whole any text of the step that quotes a short
+    /// one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub secret_inputs: Vec<String>,
     /// The retry policy (one attempt when the workflow gives none).
     pub retry: RetryPolicy,
     /// The time limit of each attempt.
@@ -271,6 +295,37 @@ impl ValueTemplate {
                 .map(|(key, value)| (key.clone(), value.as_written()))
                 .collect::<serde_json::Map<_, _>>()
                 .into(),
+        }
+    }
+
+    /// The part of the template that evaluates to the value at `pointer`
+    /// (a JSON pointer), when the template has that shape.
+    pub fn at_pointer(&self, pointer: &str) -> Option<&ValueTemplate> {
+        let Some(rest) = pointer.strip_prefix('/') else {
+            return pointer.is_empty().then_some(self);
+        };
+        let (token, rest) = rest
+            .find('/')
+            .map_or((rest, ""), |at| (&rest[..at], &rest[at..]));
+        let key = token.replace("~1", "/").replace("~0", "~");
+        let child = match self {
+            ValueTemplate::Map(entries) => entries
+                .iter()
+                .find(|(name, _)| *name == key)
+                .map(|(_, value)| value),
+            ValueTemplate::List(items) => key.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        }?;
+        child.at_pointer(rest)
+    }
+
+    /// The expression source (or text with `${{ }}` parts) this template
+    /// is, when it is one.
+    pub fn source(&self) -> Option<&str> {
+        match self {
+            ValueTemplate::Expression(expression) => Some(&expression.source),
+            ValueTemplate::Text(text) => Some(&text.source),
+            _ => None,
         }
     }
 

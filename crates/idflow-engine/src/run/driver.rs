@@ -420,7 +420,7 @@ impl<S: EventSink> Driver<S> {
     fn note_sensitive_outputs(&self, step: StepIndex, outputs: &Outputs) {
         for name in self.runner.sensitive.get(step.get()).into_iter().flatten() {
             if let Some(value) = outputs.get(name) {
-                add_string_leaves(&self.redactor, value);
+                add_secret_leaves(&self.redactor, value);
             }
         }
     }
@@ -502,6 +502,14 @@ impl<S: EventSink> Driver<S> {
             return;
         };
         let implementation = Arc::clone(implementation);
+        // Values computed from secrets (validation allows them only in
+        // credential inputs) are secrets of the run from now on, whatever
+        // their length or shape.
+        for pointer in &self.runner.program.workflow().steps[index].secret_inputs {
+            if let Some(value) = input.pointer(pointer) {
+                add_secret_leaves(&self.redactor, value);
+            }
+        }
         let ctx = StepContext::new(&*self.run_id, &**step_id, attempt)
             .with_base_dir(self.base_dir.clone())
             .with_redactor(self.redactor.clone());
@@ -611,10 +619,21 @@ impl<S: EventSink> Driver<S> {
             .get(step.get())
             .cloned()
             .unwrap_or_else(|| Arc::from(""));
+        let strict = self
+            .runner
+            .program
+            .workflow()
+            .steps
+            .get(step.get())
+            .is_some_and(|plan| !plan.secret_inputs.is_empty());
         let error = match state {
-            StepState::Failed | StepState::Waiting => snapshot
-                .error
-                .map(|error| format!("{}: {}", error.code, self.redactor.redact(&error.message))),
+            StepState::Failed | StepState::Waiting => snapshot.error.map(|error| {
+                format!(
+                    "{}: {}",
+                    error.code,
+                    result::redact_text(&self.redactor, &error.message, strict)
+                )
+            }),
             _ => None,
         };
         match (&error, state) {
@@ -673,16 +692,21 @@ async fn cancelled(token: Option<&CancellationToken>) {
     }
 }
 
-fn add_string_leaves(redactor: &Redactor, value: &serde_json::Value) {
+/// Adds every text, number and boolean in `value` to the redactor (a step
+/// that cannot decode its input quotes scalars: "invalid type: integer
+/// `16`").
+fn add_secret_leaves(redactor: &Redactor, value: &serde_json::Value) {
     match value {
         serde_json::Value::String(text) => redactor.add(text.as_str()),
+        serde_json::Value::Number(number) => redactor.add(number.to_string()),
+        serde_json::Value::Bool(flag) => redactor.add(flag.to_string()),
         serde_json::Value::Array(items) => items
             .iter()
-            .for_each(|item| add_string_leaves(redactor, item)),
+            .for_each(|item| add_secret_leaves(redactor, item)),
         serde_json::Value::Object(map) => map
             .values()
-            .for_each(|item| add_string_leaves(redactor, item)),
-        _ => {}
+            .for_each(|item| add_secret_leaves(redactor, item)),
+        serde_json::Value::Null => {}
     }
 }
 

@@ -26,7 +26,7 @@ use super::event::{Event, EventKind, TimerId};
 use super::program::{Program, StepReads};
 use super::secrets::Secrets;
 use crate::expr::{EvalError, Scope, StatusView};
-use crate::model::{PollGate, StepIndex, ValueTemplate};
+use crate::model::{PollGate, StepIndex, StepPlan, ValueTemplate};
 
 /// An event the machine cannot apply (the log is not a log of this run).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -480,7 +480,11 @@ impl Machine {
                 match program.engine().render(template, &scope) {
                     Ok(input) => input,
                     Err(error) => {
-                        let error = expression_error("with", &error);
+                        let error = if reads_secret(plan, &error.expression) {
+                            hidden_expression_error("with", &error)
+                        } else {
+                            expression_error("with", &error)
+                        };
                         return self.finish_step(step, StepState::Failed, Some(error), actions);
                     }
                 }
@@ -821,6 +825,29 @@ impl Machine {
 
 fn expression_error(place: &str, error: &EvalError) -> StepError {
     StepError::terminal("expression", format!("{place}: {error}"))
+}
+
+/// Whether `source` is one of the step's `with` values that validation
+/// found computed from a secret.
+fn reads_secret(plan: &StepPlan, source: &str) -> bool {
+    plan.secret_inputs.iter().any(|pointer| {
+        plan.with
+            .at_pointer(pointer)
+            .and_then(ValueTemplate::source)
+            == Some(source)
+    })
+}
+
+/// The error of an expression that reads a secret: what failed could quote
+/// the value (`'…' is not a number`), so only the expression is named.
+fn hidden_expression_error(place: &str, error: &EvalError) -> StepError {
+    StepError::terminal(
+        "expression",
+        format!(
+            "{place}: expression `{}` failed; its message is hidden because the expression reads a secret",
+            error.expression.trim()
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -1,6 +1,11 @@
 //! What a finished run reports (`idflow run --json` prints it), with every
 //! secret value redacted: the workflow's secrets, anything steps added to
-//! the run's [`Redactor`], and outputs their step type marks `sensitive`.
+//! the run's [`Redactor`], outputs their step type marks `sensitive`, and
+//! run outputs that pass a secret through (replaced whole).
+//!
+//! A step that received secret values (its plan's `secret_inputs`) is
+//! redacted strictly: a text of it that quotes a short secret is hidden
+//! whole (see [`idflow_core::redact`]).
 
 use idflow_core::redact::REDACTED;
 use idflow_core::{Outputs, Redactor, StepError};
@@ -72,32 +77,36 @@ pub(crate) fn build(
 ) -> RunResult {
     let workflow = machine.program().workflow();
     let at = |offset: std::time::Duration| timestamp(started, offset);
-    let redact_error = |error: &StepError| StepError {
-        message: redactor.redact(&error.message),
-        details: error
-            .details
-            .as_ref()
-            .map(|details| redactor.redact_json(details)),
-        ..error.clone()
-    };
     let steps = workflow
         .steps
         .iter()
         .filter_map(|plan| {
             let step = machine.step(plan.index)?;
+            let strict = !plan.secret_inputs.is_empty();
+            let sensitive = sensitive
+                .get(plan.index.get())
+                .map_or(&[][..], Vec::as_slice);
             let mut outputs = step.outputs.cloned().unwrap_or_default();
-            for name in sensitive.get(plan.index.get()).into_iter().flatten() {
-                if let Some(value) = outputs.get_mut(name) {
-                    *value = serde_json::Value::String(REDACTED.to_owned());
+            hide_sensitive(&mut outputs, sensitive);
+            let error = step.error.map(|error| {
+                let mut error = error.clone();
+                // A gate that gave up reports the step's last outputs.
+                if let Some(serde_json::Value::Object(last)) = error
+                    .details
+                    .as_mut()
+                    .and_then(|details| details.get_mut("outputs"))
+                {
+                    hide_sensitive(last, sensitive);
                 }
-            }
+                redact_error(redactor, &error, strict)
+            });
             let result = StepResult {
                 status: step.state,
                 attempts: step.attempts,
                 started_at: step.started_at.map(at),
                 finished_at: step.finished_at.map(at),
-                outputs: redact_outputs(redactor, outputs),
-                error: step.error.map(redact_error),
+                outputs: redact_outputs(redactor, outputs, strict),
+                error,
             };
             Some((plan.id.clone(), result))
         })
@@ -114,11 +123,24 @@ pub(crate) fn build(
         })
         .unwrap_or_default();
     let (status, outputs, error) = match machine.outcome() {
-        Some(outcome) => (
-            outcome.status,
-            redact_outputs(redactor, outcome.outputs.clone()),
-            outcome.error.as_ref().map(redact_error),
-        ),
+        Some(outcome) => {
+            let mut outputs = outcome.outputs.clone();
+            let sensitive: Vec<&str> = workflow
+                .outputs
+                .iter()
+                .filter(|output| output.sensitive)
+                .map(|output| output.name.as_str())
+                .collect();
+            hide_sensitive(&mut outputs, &sensitive);
+            (
+                outcome.status,
+                redact_outputs(redactor, outputs, false),
+                outcome
+                    .error
+                    .as_ref()
+                    .map(|error| redact_error(redactor, error, false)),
+            )
+        }
         None => (RunStatus::Failed, Outputs::new(), None),
     };
     RunResult {
@@ -134,13 +156,57 @@ pub(crate) fn build(
     }
 }
 
-fn redact_outputs(redactor: &Redactor, outputs: Outputs) -> Outputs {
+/// Replaces the values of the outputs named in `sensitive` whole (no value,
+/// `null`, stays: there is nothing to hide).
+fn hide_sensitive<S: AsRef<str>>(outputs: &mut Outputs, sensitive: &[S]) {
+    for name in sensitive {
+        if let Some(value) = outputs.get_mut(name.as_ref())
+            && !value.is_null()
+        {
+            *value = serde_json::Value::String(REDACTED.to_owned());
+        }
+    }
+}
+
+fn redact_outputs(redactor: &Redactor, outputs: Outputs, strict: bool) -> Outputs {
     if redactor.is_empty() {
         return outputs;
     }
-    match redactor.redact_json(&serde_json::Value::Object(outputs)) {
+    let outputs = serde_json::Value::Object(outputs);
+    let redacted = if strict {
+        redactor.redact_json_strict(&outputs)
+    } else {
+        redactor.redact_json(&outputs)
+    };
+    match redacted {
         serde_json::Value::Object(outputs) => outputs,
         _ => Outputs::new(),
+    }
+}
+
+/// A step error as it may be shown: message and details redacted
+/// (`strict` for a step that received secret values).
+pub(crate) fn redact_error(redactor: &Redactor, error: &StepError, strict: bool) -> StepError {
+    StepError {
+        message: redact_text(redactor, &error.message, strict),
+        details: error.details.as_ref().map(|details| {
+            if strict {
+                redactor.redact_json_strict(details)
+            } else {
+                redactor.redact_json(details)
+            }
+        }),
+        ..error.clone()
+    }
+}
+
+/// Text as it may be shown (`strict` for a step that received secret
+/// values).
+pub(crate) fn redact_text(redactor: &Redactor, text: &str, strict: bool) -> String {
+    if strict {
+        redactor.redact_strict(text)
+    } else {
+        redactor.redact(text)
     }
 }
 

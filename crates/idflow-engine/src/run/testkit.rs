@@ -47,6 +47,7 @@ impl FlowBuilder {
             dependents: Vec::new(),
             condition: None,
             with: ValueTemplate::Literal(serde_json::json!({})),
+            secret_inputs: Vec::new(),
             retry: RetryPolicy::NONE,
             timeout: None,
             gate: None,
@@ -63,6 +64,18 @@ impl FlowBuilder {
         self.outputs.push(OutputDecl {
             name: name.to_owned(),
             value,
+            sensitive: false,
+        });
+        self
+    }
+
+    /// Adds a run output that passes a secret through (shown redacted
+    /// unless revealed).
+    pub(crate) fn sensitive_output(mut self, name: &str, value: ValueTemplate) -> Self {
+        self.outputs.push(OutputDecl {
+            name: name.to_owned(),
+            value,
+            sensitive: true,
         });
         self
     }

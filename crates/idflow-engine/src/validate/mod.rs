@@ -10,11 +10,14 @@
 //! 4. expressions are parsed and their references checked against the
 //!    inputs, secrets and upstream steps ([`references`]), and each `with`
 //!    against its step type's schema ([`with_schema`]);
-//! 5. warnings: steps that never run, inputs and secrets nothing reads.
+//! 5. [`secrecy`]: values computed from secrets or sensitive outputs go
+//!    only into credential inputs;
+//! 6. warnings: steps that never run, inputs and secrets nothing reads.
 
 mod graph;
 mod reader;
 mod references;
+mod secrecy;
 pub(crate) mod structure;
 mod with_schema;
 
@@ -35,6 +38,7 @@ use crate::source::SourceFile;
 use crate::yaml;
 use reader::Reader;
 use references::{Place, RefChecker};
+use secrecy::Secrecy;
 use structure::{Draft, DraftStep};
 
 /// The outcome of validating one file.
@@ -149,11 +153,13 @@ impl<'a> Checker<'a> {
                 .map(|i| plan.ancestors.get(i))
                 .collect(),
         );
+        let secrecy = Secrecy::new(self.file, self.engine, &ids, &metadata);
         let mut steps = Vec::with_capacity(draft.steps.len());
         for (index, step) in draft.steps.iter().enumerate() {
             let ancestors = plan.ancestors.get(index);
             steps.push(self.check_step(
                 &mut refs,
+                &secrecy,
                 index,
                 step,
                 metadata[index],
@@ -161,14 +167,21 @@ impl<'a> Checker<'a> {
                 &needs[index],
             ));
         }
+        let mut secret_flows = Vec::new();
         let outputs: Vec<OutputDecl> = draft
             .outputs
             .iter()
-            .map(|(name, node)| OutputDecl {
-                name: name.value.clone(),
-                value: refs.template(node, Place::WorkflowOutput),
+            .map(|(name, node)| {
+                let value = refs.template(node, Place::WorkflowOutput);
+                let sensitive = secrecy.check_output(&name.value, &value, &mut secret_flows);
+                OutputDecl {
+                    name: name.value.clone(),
+                    value,
+                    sensitive,
+                }
             })
             .collect();
+        self.diagnostics.extend(secret_flows);
         let used = refs.finish();
         self.diagnostics.extend(used.diagnostics);
         self.warn_unused(draft, &used.inputs, &used.secrets);
@@ -308,9 +321,11 @@ impl<'a> Checker<'a> {
         self.push(diagnostic);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check_step<'r>(
         &mut self,
         refs: &mut RefChecker<'r>,
+        secrecy: &Secrecy<'_>,
         index: usize,
         step: &DraftStep<'_>,
         metadata: Option<&StepMetadata>,
@@ -337,6 +352,18 @@ impl<'a> Checker<'a> {
             self.diagnostics.extend(found);
         }
         let gate = self.gate(refs, step, metadata);
+        let mut secret_flows = Vec::new();
+        let secret_inputs = secrecy.check_step(
+            &step.id.value,
+            metadata,
+            condition.as_ref().and_then(Option::as_ref),
+            &with,
+            gate.as_ref()
+                .filter(|_| step.until.is_some())
+                .map(|gate| &gate.until),
+            &mut secret_flows,
+        );
+        self.diagnostics.extend(secret_flows);
         Some(StepPlan {
             id: step.id.value.clone(),
             index: StepIndex(index_u32(index)),
@@ -346,6 +373,7 @@ impl<'a> Checker<'a> {
             dependents: Vec::new(),
             condition: condition.flatten(),
             with,
+            secret_inputs,
             retry: step.retry,
             timeout: step.timeout,
             gate,

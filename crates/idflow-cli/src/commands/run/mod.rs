@@ -227,6 +227,9 @@ fn report(result: &RunResult, json: bool, color: bool) -> anyhow::Result<()> {
         for (name, value) in &result.outputs {
             let value = result.revealed.get(name).unwrap_or(value);
             let text = match value {
+                serde_json::Value::String(s) if s == idflow_core::redact::REDACTED => {
+                    format!("{s} (`--reveal {name}` shows it)")
+                }
                 serde_json::Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
