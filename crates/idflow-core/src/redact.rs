@@ -136,32 +136,47 @@ impl Redactor {
 
     /// A copy of `value` with every string (keys included) redacted.
     pub fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
-        self.map_strings(value, &|text| self.redact(text))
-    }
-
-    /// A copy of `value` with every string (keys included) redacted with
-    /// [`Redactor::redact_strict`].
-    pub fn redact_json_strict(&self, value: &serde_json::Value) -> serde_json::Value {
-        self.map_strings(value, &|text| self.redact_strict(text))
-    }
-
-    fn map_strings(
-        &self,
-        value: &serde_json::Value,
-        redact: &dyn Fn(&str) -> String,
-    ) -> serde_json::Value {
-        use serde_json::Value;
         if self.is_empty() {
             return value.clone();
         }
+        self.map_leaves(value, false)
+    }
+
+    /// A copy of `value` with every string (keys included) redacted with
+    /// [`Redactor::redact_strict`], and every number or boolean that is a
+    /// known secret (`16`, the length of a secret a service echoed back)
+    /// replaced by [`REDACTED`].
+    pub fn redact_json_strict(&self, value: &serde_json::Value) -> serde_json::Value {
+        if self.is_empty() {
+            return value.clone();
+        }
+        self.map_leaves(value, true)
+    }
+
+    fn map_leaves(&self, value: &serde_json::Value, strict: bool) -> serde_json::Value {
+        use serde_json::Value;
+        let text = |text: &str| {
+            if strict {
+                self.redact_strict(text)
+            } else {
+                self.redact(text)
+            }
+        };
         match value {
-            Value::String(s) => Value::String(redact(s)),
+            Value::String(s) => Value::String(text(s)),
+            Value::Number(_) | Value::Bool(_) if strict => {
+                if self.redact(&value.to_string()) == REDACTED {
+                    Value::String(REDACTED.to_owned())
+                } else {
+                    value.clone()
+                }
+            }
             Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.map_strings(v, redact)).collect())
+                Value::Array(items.iter().map(|v| self.map_leaves(v, strict)).collect())
             }
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| (redact(k), self.map_strings(v, redact)))
+                    .map(|(k, v)| (text(k), self.map_leaves(v, strict)))
                     .collect(),
             ),
             other => other.clone(),
@@ -233,11 +248,14 @@ mod tests {
             redactor.redact_json(&value),
             serde_json::json!({"a": ["x [redacted]", "[redacted]"], "[redacted]": 1, "kk": "ok"})
         );
-        let value = serde_json::json!({"a": ["x tok-123", "aqua"], "b": "kept"});
+        redactor.add("16");
+        let value = serde_json::json!({"a": ["x tok-123", "aqua"], "b": "kept", "n": 16, "m": 17});
         assert_eq!(
             redactor.redact_json_strict(&value),
-            serde_json::json!({"a": ["x [redacted]", "[redacted]"], "b": "kept"})
+            serde_json::json!({"a": ["x [redacted]", "[redacted]"], "b": "kept", "n": "[redacted]", "m": 17})
         );
+        // Plain redaction leaves numbers alone.
+        assert_eq!(redactor.redact_json(&value)["n"], 16);
     }
 
     #[test]
