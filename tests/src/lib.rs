@@ -3,6 +3,10 @@
 //!   `workflows/` and of the rendered diagnostic of every invalid fixture
 //!   in `tests/fixtures/invalid/`; the checked-in editor schema is current;
 //! - `cli.rs`: the binary's commands, output formats and exit codes.
+//! - `secret_probe.rs`: the secret probe: 58 ways to transform a secret,
+//!   refused (IDF0020) in every place that would show it, and hidden in
+//!   everything the binary reports when sent to credential inputs and
+//!   echoed back by a loopback server.
 //!
 //! The binary is the one the workspace build made (`cargo nextest run
 //! --workspace --all-targets`, as `scripts/test` runs, builds it first).
