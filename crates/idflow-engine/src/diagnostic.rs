@@ -28,7 +28,8 @@ pub enum Severity {
 macro_rules! codes {
     ($($variant:ident = $code:literal, $severity:ident, $title:literal;)*) => {
         /// The stable code of each kind of problem. Each has a section in
-        /// `docs/workflow-format.md` that says how to fix it.
+        /// `docs/workflow-format.md` (`IDF01xx`, test files:
+        /// `docs/workflow-tests.md`) that says how to fix it.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum Code {
             $(
@@ -80,6 +81,11 @@ codes! {
     BadDuration = "IDF0018", Error, "A duration that cannot be read (write `500ms`, `2s`, `5m`, `1h`).";
     OutOfRange = "IDF0019", Error, "A number outside its allowed range.";
     SecretFlow = "IDF0020", Error, "A value computed from a secret or a sensitive output goes where it would be shown.";
+    TestUnknownName = "IDF0101", Error, "A test names a step, step type or output that the workflow does not have.";
+    TestUndeclaredOutput = "IDF0102", Error, "A mocked answer has an output that the step type does not declare.";
+    TestInput = "IDF0103", Error, "A test case's inputs or secrets do not fit what the workflow declares.";
+    TestWorkflow = "IDF0104", Error, "The workflow a test file names cannot be read or is invalid.";
+    TestMissingMock = "IDF0105", Error, "A step that would call a service has no mock in a test case.";
     DeadStep = "IDF1001", Warning, "A step that can never run.";
     UnusedInput = "IDF1002", Warning, "An input that nothing reads.";
     UnusedSecret = "IDF1003", Warning, "A secret that nothing reads.";

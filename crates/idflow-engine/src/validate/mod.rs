@@ -15,7 +15,7 @@
 //! 6. warnings: steps that never run, inputs and secrets nothing reads.
 
 mod graph;
-mod reader;
+pub mod reader;
 mod references;
 mod secrecy;
 pub(crate) mod structure;

@@ -9,23 +9,24 @@ use crate::yaml::{Node, NodeKind};
 
 /// Collects diagnostics while reading a node tree.
 #[derive(Debug, Default)]
-pub(crate) struct Reader {
-    pub(crate) diagnostics: Diagnostics,
+pub struct Reader {
+    pub diagnostics: Diagnostics,
     /// Keys already suggested for a misspelt key, by map: a missing
     /// required key that was suggested is not reported again.
     suggested: std::collections::HashSet<(usize, &'static str)>,
 }
 
 /// The entries of a map, after unknown and duplicate keys were reported.
-pub(crate) struct Fields<'a> {
+#[derive(Debug)]
+pub struct Fields<'a> {
     entries: Vec<(Spanned<String>, &'a Node)>,
     /// Where the map is named (its key in the parent), for "missing key".
-    pub(crate) anchor: Span,
+    pub anchor: Span,
 }
 
 impl<'a> Fields<'a> {
     /// The value of `key`, if present.
-    pub(crate) fn get(&self, key: &str) -> Option<&'a Node> {
+    pub fn get(&self, key: &str) -> Option<&'a Node> {
         self.entries
             .iter()
             .find(|(k, _)| k.value == key)
@@ -33,7 +34,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The span of the key `key`, if present.
-    pub(crate) fn key_span(&self, key: &str) -> Option<Span> {
+    pub fn key_span(&self, key: &str) -> Option<Span> {
         self.entries
             .iter()
             .find(|(k, _)| k.value == key)
@@ -42,14 +43,14 @@ impl<'a> Fields<'a> {
 }
 
 impl Reader {
-    pub(crate) fn push(&mut self, diagnostic: Diagnostic) {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
         self.diagnostics.push(diagnostic);
     }
 
     /// Reads a map with a fixed set of keys. `what` names the place for
     /// messages ("step `fetch`", "the workflow"); `anchor` is where the map
     /// is named.
-    pub(crate) fn fields<'a>(
+    pub fn fields<'a>(
         &mut self,
         node: &'a Node,
         what: &str,
@@ -86,7 +87,7 @@ impl Reader {
 
     /// Reads a map with any keys; duplicate keys are reported (the first
     /// one is kept).
-    pub(crate) fn map_entries<'a>(
+    pub fn map_entries<'a>(
         &mut self,
         node: &'a Node,
         what: &str,
@@ -140,7 +141,7 @@ impl Reader {
         Some(out)
     }
 
-    pub(crate) fn wrong_type(&mut self, node: &Node, expected: &str) {
+    pub fn wrong_type(&mut self, node: &Node, expected: &str) {
         self.push(
             Diagnostic::new(
                 Code::WrongType,
@@ -153,7 +154,7 @@ impl Reader {
     }
 
     /// A required key: reports it missing at the map's anchor.
-    pub(crate) fn required<'a>(
+    pub fn required<'a>(
         &mut self,
         fields: &Fields<'a>,
         key: &str,
@@ -175,7 +176,7 @@ impl Reader {
         node
     }
 
-    pub(crate) fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
+    pub fn string(&mut self, node: &Node, what: &str) -> Option<Spanned<String>> {
         if let NodeKind::String(s) = &node.kind {
             Some(Spanned::new(s.clone(), node.span))
         } else {
@@ -184,7 +185,7 @@ impl Reader {
         }
     }
 
-    pub(crate) fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
+    pub fn boolean(&mut self, node: &Node, what: &str) -> Option<bool> {
         if let NodeKind::Bool(b) = &node.kind {
             Some(*b)
         } else {
@@ -203,7 +204,7 @@ impl Reader {
         }
     }
 
-    pub(crate) fn integer(&mut self, node: &Node, what: &str) -> Option<i128> {
+    pub fn integer(&mut self, node: &Node, what: &str) -> Option<i128> {
         match &node.kind {
             NodeKind::Int(i) => Some(*i),
             // A whole number too large for an integer is read as a float.
@@ -218,7 +219,7 @@ impl Reader {
         }
     }
 
-    pub(crate) fn number(&mut self, node: &Node, what: &str) -> Option<f64> {
+    pub fn number(&mut self, node: &Node, what: &str) -> Option<f64> {
         match &node.kind {
             #[allow(clippy::cast_precision_loss)]
             NodeKind::Int(i) => Some(*i as f64),
@@ -230,7 +231,7 @@ impl Reader {
         }
     }
 
-    pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+    pub fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
         let NodeKind::String(text) = &node.kind else {
             self.push(
                 Diagnostic::new(
@@ -258,12 +259,7 @@ impl Reader {
     }
 
     /// A string that must be one of `choices`.
-    pub(crate) fn choice<'c>(
-        &mut self,
-        node: &Node,
-        what: &str,
-        choices: &[&'c str],
-    ) -> Option<&'c str> {
+    pub fn choice<'c>(&mut self, node: &Node, what: &str, choices: &[&'c str]) -> Option<&'c str> {
         let text = self.string(node, what)?;
         if let Some(choice) = choices.iter().find(|c| **c == text.value) {
             return Some(choice);
@@ -285,7 +281,7 @@ impl Reader {
     }
 
     /// A list of strings; a single string is accepted as a list of one.
-    pub(crate) fn string_list(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
+    pub fn string_list(&mut self, node: &Node, what: &str) -> Vec<Spanned<String>> {
         match &node.kind {
             NodeKind::String(s) => vec![Spanned::new(s.clone(), node.span)],
             NodeKind::Seq(items) => items
@@ -320,7 +316,7 @@ fn shape_help(expected: &str, actual: &NodeKind) -> String {
 }
 
 /// `a`, `b` and `c`, for messages.
-pub(crate) fn list(items: &[&str]) -> String {
+pub fn list(items: &[&str]) -> String {
     let quoted: Vec<String> = items.iter().map(|item| format!("`{item}`")).collect();
     match quoted.as_slice() {
         [] => String::new(),
@@ -331,7 +327,7 @@ pub(crate) fn list(items: &[&str]) -> String {
 
 /// Whether `name` can be used after a dot in an expression
 /// (`steps.<name>`, `inputs.<name>`).
-pub(crate) fn is_identifier(name: &str) -> bool {
+pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -340,7 +336,7 @@ pub(crate) fn is_identifier(name: &str) -> bool {
 }
 
 /// `name` made into an identifier, for a suggestion.
-pub(crate) fn to_identifier(name: &str) -> String {
+pub fn to_identifier(name: &str) -> String {
     let mut out: String = name
         .chars()
         .map(|c| {
