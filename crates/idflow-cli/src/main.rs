@@ -6,7 +6,8 @@
 //!   (`idflow_cli::registry`).
 //!
 //! Exit codes: 0 success, 1 the thing checked or run failed (an invalid
-//! workflow, a failed run), 2 usage or I/O errors, 130 interrupted.
+//! workflow, a failed run, a failed test case), 2 usage or I/O errors (and
+//! invalid test files), 130 interrupted.
 
 mod commands;
 
@@ -30,7 +31,9 @@ enum Command {
     Validate(commands::validate::Args),
     /// Draw a workflow's step graph.
     Graph(commands::graph::Args),
-    /// Print the JSON Schema of the workflow format (for editors).
+    /// Run workflow tests (`*.test.yaml`): mocked steps, virtual time.
+    Test(commands::test::Args),
+    /// Print the JSON Schema of the workflow format, or of test files (for editors).
     Schema(commands::schema::Args),
     /// List the step types this binary can run.
     Steps(commands::steps::Args),
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Graph(args) => commands::graph::run(&args),
+        Command::Test(args) => commands::test::run(&args),
         Command::Schema(args) => commands::schema::run(&args),
         Command::Steps(args) => commands::steps::run(&args),
         Command::Serve(args) => commands::serve::run(&args),

@@ -6,6 +6,7 @@ pub(crate) mod run;
 pub(crate) mod schema;
 pub(crate) mod serve;
 pub(crate) mod steps;
+pub(crate) mod test;
 pub(crate) mod validate;
 
 use std::io::IsTerminal as _;

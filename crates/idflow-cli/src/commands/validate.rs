@@ -24,7 +24,7 @@ pub(crate) struct Args {
 }
 
 /// Every workflow file a path names (folders are searched recursively,
-/// in sorted order).
+/// in sorted order; test files, `*.test.yaml`, are not workflows).
 pub(crate) fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let metadata =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -43,6 +43,7 @@ pub(crate) fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Resu
         } else if entry
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml")
+            && !idflow_testing::suite::is_test_file(&entry)
         {
             out.push(entry);
         }
