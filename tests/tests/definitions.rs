@@ -1,6 +1,6 @@
 //! Snapshot tests of workflow definitions: every shipped workflow's
 //! validated plan, every invalid fixture's rendered diagnostic, and the
-//! checked-in editor schema.
+//! checked-in editor schemas (workflows and test files).
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use idflow_engine::expr::ExprEngine;
 use idflow_engine::schema::{SCHEMA_PATH, workflow_schema_text};
 use idflow_engine::source::SourceFile;
 use idflow_engine::validate::validate;
+use idflow_testing::schema::{TESTS_SCHEMA_PATH, tests_schema_text};
 use idflow_tests::{files_in, repo_root};
 
 /// The path as the snapshot shows it: relative to the repository.
@@ -103,5 +104,15 @@ fn the_checked_in_schema_is_current() {
     assert!(
         actual == expected,
         "{SCHEMA_PATH} is out of date: run `cargo run -q -p idflow-cli -- schema > {SCHEMA_PATH}` and commit it"
+    );
+}
+
+#[test]
+fn the_checked_in_tests_schema_is_current() {
+    let path = repo_root().join(TESTS_SCHEMA_PATH);
+    let actual = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        actual == tests_schema_text(),
+        "{TESTS_SCHEMA_PATH} is out of date: run `cargo run -q -p idflow-cli -- schema --tests > {TESTS_SCHEMA_PATH}` and commit it"
     );
 }

@@ -54,26 +54,25 @@ impl Coverage {
     /// Counts one case's run of `workflow` (at `path`).
     pub fn add(&mut self, path: &Path, workflow: &Workflow, trace: &Trace) {
         let position = self.workflows.iter().position(|tally| tally.path == path);
-        let tally = match position {
-            Some(position) => &mut self.workflows[position],
-            None => {
-                let count = workflow.steps.len();
-                self.workflows.push(Tally {
-                    path: path.to_path_buf(),
-                    cases: 0,
-                    steps: workflow
-                        .steps
-                        .iter()
-                        .map(|step| (step.id.clone(), step.condition.is_some()))
-                        .collect(),
-                    ran: vec![false; count],
-                    if_true: vec![false; count],
-                    if_false: vec![false; count],
-                });
-                let last = self.workflows.len() - 1;
-                &mut self.workflows[last]
-            }
+        let position = if let Some(position) = position {
+            position
+        } else {
+            let count = workflow.steps.len();
+            self.workflows.push(Tally {
+                path: path.to_path_buf(),
+                cases: 0,
+                steps: workflow
+                    .steps
+                    .iter()
+                    .map(|step| (step.id.clone(), step.condition.is_some()))
+                    .collect(),
+                ran: vec![false; count],
+                if_true: vec![false; count],
+                if_false: vec![false; count],
+            });
+            self.workflows.len() - 1
         };
+        let tally = &mut self.workflows[position];
         tally.cases += 1;
         for (index, (id, _)) in tally.steps.iter().enumerate() {
             let Some(step) = trace.steps.get(id) else {

@@ -274,7 +274,7 @@ pub fn json(report: &SuiteReport, coverage: bool) -> Value {
             diagnostics: file
                 .problems
                 .iter()
-                .map(|problem| problem.to_json())
+                .map(idflow_engine::diagnostic::Report::to_json)
                 .collect(),
             cases: file.cases.iter().map(json_case).collect(),
         })

@@ -4,7 +4,8 @@
 //! types below, whose doc comments become the editor's hover text; the
 //! reader in [`crate::load`] has the same keys (a test keeps them equal).
 
-use schemars::JsonSchema;
+use schemars::transform::RecursiveTransform;
+use schemars::{JsonSchema, Schema};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -188,7 +189,9 @@ struct ErrorExpectDetailSchema {
 /// The schema of the test-file format.
 pub fn tests_schema() -> Value {
     let mut settings = schemars::generate::SchemaSettings::draft07();
-    settings.inline_subschemas = false;
+    settings
+        .transforms
+        .push(Box::new(RecursiveTransform(no_null)));
     let schema = settings
         .into_generator()
         .into_root_schema_for::<TestFileSchema>();
@@ -200,6 +203,32 @@ pub fn tests_schema() -> Value {
         );
     }
     value
+}
+
+/// Optional keys may be left out, not written as `null` (the reader
+/// refuses `null`): schemars allows null for every `Option`.
+fn no_null(schema: &mut Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    if let Some(Value::Array(types)) = object.get_mut("type") {
+        types.retain(|kind| kind != "null");
+        if types.len() == 1 {
+            let kind = types.remove(0);
+            object.insert("type".into(), kind);
+        }
+    }
+    if let Some(Value::Array(choices)) = object.get_mut("anyOf") {
+        choices.retain(|choice| choice != &serde_json::json!({"type": "null"}));
+        if choices.len() == 1
+            && let Some(Value::Object(only)) = choices.pop()
+        {
+            object.remove("anyOf");
+            for (key, value) in only {
+                object.entry(key).or_insert(value);
+            }
+        }
+    }
 }
 
 /// The schema as the checked-in file holds it (pretty, trailing newline).

@@ -205,7 +205,7 @@ impl Simulator {
             mocks,
             machine: Machine::new(Arc::clone(&subject.program), secrets),
             redactor,
-            run_id: format!("test-{}", case.name.value),
+            id: format!("test-{}", case.name.value),
             now: Duration::ZERO,
             queue: BTreeMap::new(),
             seq: 0,
@@ -258,7 +258,7 @@ struct Run<'a> {
     mocks: Vec<Option<&'a Mock>>,
     machine: Machine,
     redactor: Redactor,
-    run_id: String,
+    id: String,
     now: Duration,
     queue: BTreeMap<Key, Due>,
     seq: u64,
@@ -301,7 +301,7 @@ impl Run<'_> {
     fn start(&mut self, inputs: serde_json::Value) -> Result<(), SimulationError> {
         self.apply(EventKind::RunStarted {
             workflow: self.subject.workflow.name.clone(),
-            run_id: self.run_id.clone(),
+            run_id: self.id.clone(),
             inputs: Arc::new(inputs),
             seed: 0,
             max_concurrency: None,
@@ -354,7 +354,7 @@ impl Run<'_> {
                 attempt,
                 input,
                 timeout,
-            } => self.start_attempt(step, attempt, input, timeout)?,
+            } => self.start_attempt(step, attempt, &input, timeout)?,
             Action::CancelAttempt { step, attempt } => {
                 if let Some(key) = self.attempt_keys[step.get()].take() {
                     self.queue.remove(&key);
@@ -400,7 +400,7 @@ impl Run<'_> {
         &mut self,
         step: StepIndex,
         attempt: u32,
-        input: serde_json::Value,
+        input: &serde_json::Value,
         timeout: Option<Duration>,
     ) -> Result<(), SimulationError> {
         let plan = &self.subject.workflow.steps[step.get()];
@@ -413,7 +413,7 @@ impl Run<'_> {
             }
             None => match &self.subject.steps[step.get()].pure {
                 Some(real) => {
-                    let ctx = StepContext::new(self.run_id.as_str(), plan.id.as_str(), attempt)
+                    let ctx = StepContext::new(self.id.as_str(), plan.id.as_str(), attempt)
                         .with_base_dir(self.dir)
                         .with_redactor(self.redactor.clone());
                     let (result, took) = self.run_real(real, &ctx, input.clone(), timeout);
@@ -431,7 +431,7 @@ impl Run<'_> {
         };
         let trace = &mut self.steps[step.get()];
         trace.mocked = mocked;
-        trace.input.clone_from(&input);
+        trace.input.clone_from(input);
         trace.attempts.push(AttemptTrace {
             at: self.now,
             took: None,

@@ -142,10 +142,8 @@ impl SuiteReport {
         let errors = self.count(CaseStatus::Error);
         if self.invalid_files() > 0 || errors > 0 {
             2
-        } else if self.failed() > 0 {
-            1
         } else {
-            0
+            u8::from(self.failed() > 0)
         }
     }
 }

@@ -15,8 +15,8 @@ use idflow_testing::{Options, Suite, SuiteReport};
 
 fn registry() -> StepRegistry {
     let mut registry = StepRegistry::new();
-    idflow_steps::register(&mut registry).unwrap();
-    idflow_face::register(&mut registry, FaceConnection::unconfigured()).unwrap();
+    idflow_steps::register(&mut registry).expect("core steps");
+    idflow_face::register(&mut registry, FaceConnection::unconfigured()).expect("face steps");
     registry
 }
 
@@ -28,7 +28,7 @@ struct Project {
 impl Project {
     fn new(workflow: &str, tests: &str) -> Self {
         let project = Self {
-            dir: tempfile::tempdir().unwrap(),
+            dir: tempfile::tempdir().expect("temporary folder"),
         };
         project.write("flow.yaml", workflow);
         project.write("flow.test.yaml", tests);
@@ -37,7 +37,7 @@ impl Project {
     }
 
     fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.dir.path().join(name), text).unwrap();
+        std::fs::write(self.dir.path().join(name), text).expect("written");
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -47,7 +47,7 @@ impl Project {
     fn run_with(&self, options: Options) -> SuiteReport {
         let registry = registry();
         Suite::new(&registry, options)
-            .unwrap()
+            .expect("a suite")
             .run(&[self.path("flow.test.yaml")])
     }
 
@@ -295,9 +295,9 @@ fn pure_steps_run_for_real_and_sleep_on_the_virtual_clock() {
     let trace = case.trace.as_ref().unwrap();
     assert_eq!(
         trace.steps["wait"].attempts[0].took,
-        Some(Duration::from_secs(7200))
+        Some(Duration::from_hours(2))
     );
-    assert_eq!(trace.steps["set"].attempts[0].at, Duration::from_secs(7200));
+    assert_eq!(trace.steps["set"].attempts[0].at, Duration::from_hours(2));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 
@@ -335,7 +335,7 @@ fn snapshot_run(project: &Project, ci: bool, accept: bool) -> SnapshotOutcome {
         snapshot_all: false,
         snapshots: SnapshotSettings { ci, accept },
     });
-    only_case(&report).snapshot.clone().unwrap()
+    only_case(&report).snapshot.clone().expect("a snapshot")
 }
 
 #[test]
