@@ -284,7 +284,7 @@ impl Run<'_> {
         if let EventKind::AttemptSucceeded { step, outputs, .. } = &event.kind {
             for name in &self.subject.steps[step.get()].sensitive {
                 if let Some(value) = outputs.get(name) {
-                    add_string_leaves(&self.redactor, value);
+                    add_secret_leaves(&self.redactor, value);
                 }
             }
         }
@@ -429,6 +429,13 @@ impl Run<'_> {
                 }
             },
         };
+        // Values computed from secrets (validation allows them only in
+        // credential inputs) are secrets of the run, as in a real run.
+        for pointer in &plan.secret_inputs {
+            if let Some(value) = input.pointer(pointer) {
+                add_secret_leaves(&self.redactor, value);
+            }
+        }
         let trace = &mut self.steps[step.get()];
         trace.mocked = mocked;
         trace.input.clone_from(input);
@@ -668,15 +675,19 @@ pub(crate) fn compact(value: &serde_json::Value) -> String {
     }
 }
 
-fn add_string_leaves(redactor: &Redactor, value: &serde_json::Value) {
+/// Adds every text, number and boolean in `value` to the redactor, as the
+/// driver does for sensitive outputs and secret inputs.
+fn add_secret_leaves(redactor: &Redactor, value: &serde_json::Value) {
     match value {
         serde_json::Value::String(text) => redactor.add(text.as_str()),
+        serde_json::Value::Number(number) => redactor.add(number.to_string()),
+        serde_json::Value::Bool(flag) => redactor.add(flag.to_string()),
         serde_json::Value::Array(items) => items
             .iter()
-            .for_each(|item| add_string_leaves(redactor, item)),
+            .for_each(|item| add_secret_leaves(redactor, item)),
         serde_json::Value::Object(map) => map
             .values()
-            .for_each(|item| add_string_leaves(redactor, item)),
-        _ => {}
+            .for_each(|item| add_secret_leaves(redactor, item)),
+        serde_json::Value::Null => {}
     }
 }
