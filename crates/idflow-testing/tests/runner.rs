@@ -430,8 +430,9 @@ fn snapshots_are_accepted_matched_and_fail_when_changed() {
 
 #[test]
 fn secrets_must_be_given_and_never_show() {
-    let workflow = "name: secretive\nsecrets: [API_TOKEN]\nsteps:\n  call:\n    uses: core.set\n    with: {auth: \"Bearer ${{ secrets.API_TOKEN }}\"}\noutputs:\n  auth: ${{ steps.call.outputs.auth }}\n";
-    let tests = "workflow: flow.yaml\ncases:\n  uses_the_token:\n    secrets: {API_TOKEN: tok-very-secret}\n    snapshot: true\n    expect:\n      outputs: {auth: Bearer nope}\n";
+    let workflow = "name: secretive\nsecrets: [API_TOKEN]\nsteps:\n  call:\n    uses: core.http\n    with:\n      url: https://crm.test/me\n      headers: {Authorization: \"Bearer ${{ secrets.API_TOKEN }}\"}\noutputs:\n  body: ${{ steps.call.outputs.body }}\n";
+    // The mocked service echoes the token back.
+    let tests = "workflow: flow.yaml\ncases:\n  uses_the_token:\n    secrets: {API_TOKEN: tok-very-secret}\n    snapshot: true\n    mocks:\n      call: {outputs: {status: 200, body: hello tok-very-secret}}\n    expect:\n      outputs: {body: hello nobody}\n";
     let project = Project::new(workflow, tests);
     let report = project.run_with(Options {
         snapshot_all: false,
@@ -446,11 +447,12 @@ fn secrets_must_be_given_and_never_show() {
         report::json(&report, true),
         report::junit(&report)
     );
-    assert!(text.contains("Bearer [redacted]"), "{text}");
+    assert!(text.contains("hello [redacted]"), "{text}");
     assert!(!text.contains("tok-very-secret"), "{text}");
     let pending =
         std::fs::read_to_string(project.path("snapshots/flow__uses_the_token.snap.new")).unwrap();
     assert!(!pending.contains("tok-very-secret"), "{pending}");
+    assert!(pending.contains("Authorization: \"[redacted]\""), "{pending}");
     project.write(
         "flow.test.yaml",
         "workflow: flow.yaml\ncases:\n  no_token: {}\n",
