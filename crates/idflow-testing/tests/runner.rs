@@ -452,7 +452,10 @@ fn secrets_must_be_given_and_never_show() {
     let pending =
         std::fs::read_to_string(project.path("snapshots/flow__uses_the_token.snap.new")).unwrap();
     assert!(!pending.contains("tok-very-secret"), "{pending}");
-    assert!(pending.contains("Authorization: \"[redacted]\""), "{pending}");
+    assert!(
+        pending.contains("Authorization: \"[redacted]\""),
+        "{pending}"
+    );
     project.write(
         "flow.test.yaml",
         "workflow: flow.yaml\ncases:\n  no_token: {}\n",
