@@ -75,6 +75,28 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// Serializes a duration as workflow files write it (`2s`), for serde's
+/// `serialize_with`.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
+pub fn serialize_duration<S: serde::Serializer>(
+    value: &Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format_duration(*value))
+}
+
+/// [`serialize_duration`] for an optional duration (`None` as null).
+#[allow(clippy::ref_option)] // serde's signature
+pub fn serialize_optional_duration<S: serde::Serializer>(
+    value: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serialize_duration(value, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

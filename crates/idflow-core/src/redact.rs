@@ -89,6 +89,19 @@ impl Redactor {
         }
     }
 
+    /// Adds every text, number and boolean inside `value` (a credential
+    /// that arrives as JSON: a sensitive output, a secret input).
+    pub fn add_leaves(&self, value: &serde_json::Value) {
+        match value {
+            serde_json::Value::String(text) => self.add(text.as_str()),
+            serde_json::Value::Number(number) => self.add(number.to_string()),
+            serde_json::Value::Bool(flag) => self.add(flag.to_string()),
+            serde_json::Value::Array(items) => items.iter().for_each(|item| self.add_leaves(item)),
+            serde_json::Value::Object(map) => map.values().for_each(|item| self.add_leaves(item)),
+            serde_json::Value::Null => {}
+        }
+    }
+
     /// Whether no secret is known.
     pub fn is_empty(&self) -> bool {
         self.secrets

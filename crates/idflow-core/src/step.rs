@@ -40,20 +40,16 @@ pub struct OutputSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PollDefaults {
     /// Wait before the second attempt.
-    #[serde(serialize_with = "serialize_duration")]
+    #[serde(serialize_with = "crate::duration::serialize_duration")]
     pub interval: Duration,
     /// Each wait is the previous one times this factor (1.0: fixed).
     pub backoff_factor: f64,
     /// The wait never grows beyond this.
-    #[serde(serialize_with = "serialize_duration")]
+    #[serde(serialize_with = "crate::duration::serialize_duration")]
     pub max_interval: Duration,
     /// Give up (`poll_timeout`) after this long in all.
-    #[serde(serialize_with = "serialize_duration")]
+    #[serde(serialize_with = "crate::duration::serialize_duration")]
     pub timeout: Duration,
-}
-
-fn serialize_duration<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::format_duration(*value))
 }
 
 /// What a step type says about itself: used for validation, the editor

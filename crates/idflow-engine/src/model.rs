@@ -227,7 +227,7 @@ pub struct StepPlan {
     /// The time limit of each attempt.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "opt_duration"
+        serialize_with = "idflow_core::duration::serialize_optional_duration"
     )]
     pub timeout: Option<Duration>,
     /// The status gate: re-run until the condition holds.
@@ -366,10 +366,10 @@ pub struct RetryPolicy {
     /// How the wait grows.
     pub backoff: Backoff,
     /// The first wait.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "idflow_core::duration::serialize_duration")]
     pub initial: Duration,
     /// The longest wait.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "idflow_core::duration::serialize_duration")]
     pub max: Duration,
     /// Randomization.
     pub jitter: Jitter,
@@ -402,15 +402,15 @@ pub struct PollGate {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PollPolicy {
     /// The wait before the next attempt.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "idflow_core::duration::serialize_duration")]
     pub interval: Duration,
     /// Each wait is the previous one times this (1: fixed).
     pub backoff_factor: f64,
     /// The wait never grows beyond this.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "idflow_core::duration::serialize_duration")]
     pub max_interval: Duration,
     /// Give up (`poll_timeout`) after this long since the first attempt.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "idflow_core::duration::serialize_duration")]
     pub timeout: Duration,
 }
 
@@ -422,20 +422,4 @@ impl PollPolicy {
         max_interval: Duration::from_mins(1),
         timeout: Duration::from_mins(5),
     };
-}
-
-fn duration<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&idflow_core::format_duration(*value))
-}
-
-// serde's `serialize_with` hands a reference to the field.
-#[allow(clippy::ref_option)]
-fn opt_duration<S: serde::Serializer>(
-    value: &Option<Duration>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(value) => duration(value, serializer),
-        None => serializer.serialize_none(),
-    }
 }

@@ -284,7 +284,7 @@ impl Run<'_> {
         if let EventKind::AttemptSucceeded { step, outputs, .. } = &event.kind {
             for name in &self.subject.steps[step.get()].sensitive {
                 if let Some(value) = outputs.get(name) {
-                    add_secret_leaves(&self.redactor, value);
+                    self.redactor.add_leaves(value);
                 }
             }
         }
@@ -433,7 +433,7 @@ impl Run<'_> {
         // credential inputs) are secrets of the run, as in a real run.
         for pointer in &plan.secret_inputs {
             if let Some(value) = input.pointer(pointer) {
-                add_secret_leaves(&self.redactor, value);
+                self.redactor.add_leaves(value);
             }
         }
         let trace = &mut self.steps[step.get()];
@@ -672,22 +672,5 @@ pub(crate) fn compact(value: &serde_json::Value) -> String {
         format!("{}…", text.chars().take(120).collect::<String>())
     } else {
         text
-    }
-}
-
-/// Adds every text, number and boolean in `value` to the redactor, as the
-/// driver does for sensitive outputs and secret inputs.
-fn add_secret_leaves(redactor: &Redactor, value: &serde_json::Value) {
-    match value {
-        serde_json::Value::String(text) => redactor.add(text.as_str()),
-        serde_json::Value::Number(number) => redactor.add(number.to_string()),
-        serde_json::Value::Bool(flag) => redactor.add(flag.to_string()),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .for_each(|item| add_secret_leaves(redactor, item)),
-        serde_json::Value::Object(map) => map
-            .values()
-            .for_each(|item| add_secret_leaves(redactor, item)),
-        serde_json::Value::Null => {}
     }
 }

@@ -8,10 +8,11 @@
 
 use std::time::Duration;
 
+use idflow_core::duration::{serialize_duration, serialize_optional_duration};
 use idflow_core::{Outputs, Redactor, StepError, format_duration};
 use idflow_engine::run::{RunStatus, StepState, WaitReason};
 use indexmap::IndexMap;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// A finished simulated run.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,7 +22,7 @@ pub struct Trace {
     /// How the run ended.
     pub status: RunStatus,
     /// How long the run took on the virtual clock.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "serialize_duration")]
     pub duration: Duration,
     /// The run's outputs.
     #[serde(skip_serializing_if = "Outputs::is_empty")]
@@ -49,7 +50,7 @@ pub struct StepTrace {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub why: Option<&'static str>,
     /// When it reached its final status.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "serialize_duration")]
     pub at: Duration,
     /// The input of its last attempt (its `with`, evaluated).
     #[serde(skip_serializing_if = "is_empty_value")]
@@ -83,12 +84,12 @@ impl StepTrace {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AttemptTrace {
     /// When it started.
-    #[serde(serialize_with = "duration")]
+    #[serde(serialize_with = "serialize_duration")]
     pub at: Duration,
     /// How long it took, when it took time.
     #[serde(
         skip_serializing_if = "Option::is_none",
-        serialize_with = "optional_duration"
+        serialize_with = "serialize_optional_duration"
     )]
     pub took: Option<Duration>,
     /// What it returned.
@@ -245,21 +246,5 @@ fn is_empty_value(value: &serde_json::Value) -> bool {
         serde_json::Value::Null => true,
         serde_json::Value::Object(map) => map.is_empty(),
         _ => false,
-    }
-}
-
-#[allow(clippy::trivially_copy_pass_by_ref)] // serde's signature
-fn duration<S: Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&format_duration(*value))
-}
-
-#[allow(clippy::ref_option)] // serde's signature
-fn optional_duration<S: Serializer>(
-    value: &Option<Duration>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(value) => duration(value, serializer),
-        None => serializer.serialize_none(),
     }
 }

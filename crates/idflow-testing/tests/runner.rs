@@ -56,6 +56,15 @@ impl Project {
     }
 }
 
+/// The codes of the (only) test file's problems.
+fn codes(report: &SuiteReport) -> Vec<&'static str> {
+    report.files[0]
+        .problems
+        .iter()
+        .map(|problem| problem.diagnostic.code.as_str())
+        .collect()
+}
+
 fn only_case(report: &SuiteReport) -> &CaseReport {
     assert_eq!(report.files.len(), 1);
     let file = &report.files[0];
@@ -258,29 +267,16 @@ fn shape_errors_use_the_workflow_codes_and_inputs_are_checked() {
     let tests = "workflow: flow.yaml\ncases:\n  bad:\n    inputs: {photo: missing.jpg, colour: red}\n    mokcs: {}\n    expect: {status: done}\n";
     let project = Project::new(ENROLLMENT, tests);
     let report = project.run();
-    let codes: Vec<&str> = report.files[0]
-        .problems
-        .iter()
-        .map(|p| p.diagnostic.code.as_str())
-        .collect();
     // The shape is read first: the misspelt key and the bad status.
-    assert_eq!(codes, ["IDF0003", "IDF0006"]);
+    assert_eq!(codes(&report), ["IDF0003", "IDF0006"]);
     let tests =
         "workflow: flow.yaml\ncases:\n  bad:\n    inputs: {photo: missing.jpg, colour: red}\n";
     project.write("flow.test.yaml", tests);
     let report = project.run();
-    let codes: Vec<&str> = report.files[0]
-        .problems
-        .iter()
-        .map(|p| p.diagnostic.code.as_str())
-        .collect();
-    assert_eq!(codes, ["IDF0103", "IDF0103"]);
+    assert_eq!(codes(&report), ["IDF0103", "IDF0103"]);
     project.write("flow.test.yaml", "workflow: nowhere.yaml\ncases: {a: {}}\n");
     let report = project.run();
-    assert_eq!(
-        report.files[0].problems[0].diagnostic.code.as_str(),
-        "IDF0104"
-    );
+    assert_eq!(codes(&report), ["IDF0104"]);
 }
 
 #[test]
@@ -330,11 +326,15 @@ fn snapshot_project(message: &str) -> Project {
     Project::new(&workflow, SNAPSHOT_TESTS)
 }
 
-fn snapshot_run(project: &Project, ci: bool, accept: bool) -> SnapshotOutcome {
-    let report = project.run_with(Options {
+fn snapshots(ci: bool, accept: bool) -> Options {
+    Options {
         snapshot_all: false,
         snapshots: SnapshotSettings { ci, accept },
-    });
+    }
+}
+
+fn snapshot_run(project: &Project, ci: bool, accept: bool) -> SnapshotOutcome {
+    let report = project.run_with(snapshots(ci, accept));
     only_case(&report).snapshot.clone().expect("a snapshot")
 }
 
@@ -400,13 +400,7 @@ fn snapshots_are_accepted_matched_and_fail_when_changed() {
         "flow.yaml",
         "name: snap\nsteps:\n  hello:\n    uses: core.set\n    with: {message: bye}\n",
     );
-    let report = project.run_with(Options {
-        snapshot_all: false,
-        snapshots: SnapshotSettings {
-            ci: true,
-            accept: false,
-        },
-    });
+    let report = project.run_with(snapshots(true, false));
     let case = only_case(&report);
     assert_eq!(case.status, CaseStatus::Failed);
     let Some(SnapshotOutcome::Changed { pending, diff, .. }) = &case.snapshot else {
@@ -434,13 +428,7 @@ fn secrets_must_be_given_and_never_show() {
     // The mocked service echoes the token back.
     let tests = "workflow: flow.yaml\ncases:\n  uses_the_token:\n    secrets: {API_TOKEN: tok-very-secret}\n    snapshot: true\n    mocks:\n      call: {outputs: {status: 200, body: hello tok-very-secret}}\n    expect:\n      outputs: {body: hello nobody}\n";
     let project = Project::new(workflow, tests);
-    let report = project.run_with(Options {
-        snapshot_all: false,
-        snapshots: SnapshotSettings {
-            ci: false,
-            accept: false,
-        },
-    });
+    let report = project.run_with(snapshots(false, false));
     let text = format!(
         "{}{}{}",
         report::human(&report, Style::default()),
@@ -461,10 +449,7 @@ fn secrets_must_be_given_and_never_show() {
         "workflow: flow.yaml\ncases:\n  no_token: {}\n",
     );
     let report = project.run();
-    assert_eq!(
-        report.files[0].problems[0].diagnostic.code.as_str(),
-        "IDF0103"
-    );
+    assert_eq!(codes(&report), ["IDF0103"]);
 }
 
 #[test]
