@@ -12,7 +12,8 @@
 //!   others, so that the echo lands in outputs and in errors), run by the
 //!   real binary with text and JSON logs, for secrets of 1, 3 and 16
 //!   characters (`&<>'`, non-ASCII): nothing computed from the secret shows
-//!   in stdout, stderr or the run result.
+//!   in stdout, stderr or the run result, nor where a later step logs the
+//!   echo or a run output copies it.
 //!
 //! What counts as shown: a probe string (the secret, and every text the
 //! workflow computed from it, worked out here with the same expression
@@ -304,6 +305,7 @@ fn answer(stream: TcpStream) -> std::io::Result<()> {
 /// A workflow sending every form in each credential input of `core.http`.
 fn credential_workflow(port: u16) -> (String, usize) {
     let mut steps = String::new();
+    let mut outputs = String::new();
     let mut count = 0;
     for (index, form) in FORMS.iter().enumerate() {
         let value = format!(
@@ -335,9 +337,17 @@ fn credential_workflow(port: u16) -> (String, usize) {
             ));
             count += 1;
         }
+        // What the server echoed, read by a later step and a run output:
+        // it may quote the secret, so it is redacted strictly there too.
+        let echo = if index % 2 == 1 { "json" } else { "query" };
+        let read = format!("${{{{ steps.{echo}_{index}.outputs.body['{echo}'] }}}}");
+        steps.push_str(&format!(
+            "  relay_{index}:\n    uses: core.log\n    needs: [{echo}_{index}]\n    with:\n      message: \"echo: {read}\"\n"
+        ));
+        outputs.push_str(&format!("  echo_{index}: \"echo: {read}\"\n"));
     }
     let file = format!(
-        "name: probe-run\nsecrets: [K]\nsteps:\n{steps}outputs:\n  key: ${{{{ secrets.K }}}}\n"
+        "name: probe-run\nsecrets: [K]\nsteps:\n{steps}outputs:\n  key: ${{{{ secrets.K }}}}\n{outputs}"
     );
     (file, count)
 }

@@ -18,9 +18,10 @@
 //!   wherever it occurs in a text;
 //! - a shorter one replaces a text that is exactly the secret. Replacing
 //!   every `a` inside longer text would wreck every message and, worse,
-//!   show the secret by the shape of the gaps. Text from a step that
-//!   received a credential goes through [`Redactor::redact_strict`]
-//!   instead, which hides the whole text when a short secret occurs in it.
+//!   show the secret by the shape of the gaps. Text that may quote a
+//!   credential (what a step that received one reports, and anything read
+//!   from it) goes through a [`Redactor::strict`] view instead, which hides
+//!   the whole text when a short secret occurs in it.
 
 use std::sync::{Arc, RwLock};
 
@@ -36,6 +37,8 @@ pub const SUBSTRING_MIN_CHARS: usize = 4;
 #[derive(Clone, Default)]
 pub struct Redactor {
     secrets: Arc<RwLock<Known>>,
+    /// This view hides a whole text that contains a short secret.
+    strict: bool,
 }
 
 /// The known secrets, split by how they are matched.
@@ -57,7 +60,10 @@ impl Known {
 impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let count = self.secrets.read().map_or(0, |secrets| secrets.len());
-        f.debug_struct("Redactor").field("secrets", &count).finish()
+        f.debug_struct("Redactor")
+            .field("secrets", &count)
+            .field("strict", &self.strict)
+            .finish()
     }
 }
 
@@ -65,6 +71,22 @@ impl Redactor {
     /// An empty redactor.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A view of the same set that also hides, whole, any text in which a
+    /// short secret occurs: for text that may quote a credential. Secrets
+    /// added through either are known to both.
+    #[must_use]
+    pub fn strict(&self) -> Self {
+        Self {
+            secrets: Arc::clone(&self.secrets),
+            strict: true,
+        }
+    }
+
+    /// Whether this is a [`Redactor::strict`] view.
+    pub fn is_strict(&self) -> bool {
+        self.strict
     }
 
     /// Adds a secret value (any length but zero); every later
@@ -116,80 +138,51 @@ impl Redactor {
     }
 
     /// `text` with every long secret replaced by [`REDACTED`], or
-    /// [`REDACTED`] alone when the text (spaces around aside) is a secret.
+    /// [`REDACTED`] alone when the text (spaces around aside) is a secret,
+    /// or, in a [`Redactor::strict`] view, when a short secret occurs in
+    /// it.
     pub fn redact(&self, text: &str) -> String {
         let known = self.known();
         let trimmed = text.trim();
-        if known
-            .short
-            .iter()
-            .chain(&known.long)
-            .any(|secret| secret == text || secret == trimmed)
+        let whole = |secret: &String| secret == text || secret == trimmed;
+        if known.long.iter().any(whole)
+            || known.short.iter().any(whole)
+            || (self.strict
+                && known
+                    .short
+                    .iter()
+                    .any(|secret| text.contains(secret.as_str())))
         {
             return REDACTED.to_owned();
         }
         replace_long(&known.long, text)
     }
 
-    /// Like [`Redactor::redact`], and [`REDACTED`] alone when a short
-    /// secret occurs anywhere in `text`: for text made by a step that
-    /// received a credential, which may quote it.
-    pub fn redact_strict(&self, text: &str) -> String {
-        let known = self.known();
-        if known
-            .short
-            .iter()
-            .any(|secret| text.contains(secret.as_str()))
-        {
-            return REDACTED.to_owned();
-        }
-        drop(known);
-        self.redact(text)
-    }
-
-    /// A copy of `value` with every string (keys included) redacted.
+    /// A copy of `value` with every string (keys included) redacted; in a
+    /// [`Redactor::strict`] view, a number or boolean that is a known
+    /// secret (`16`, the length of a secret a service echoed back) too.
     pub fn redact_json(&self, value: &serde_json::Value) -> serde_json::Value {
         if self.is_empty() {
             return value.clone();
         }
-        self.map_leaves(value, false)
+        self.map_leaves(value)
     }
 
-    /// A copy of `value` with every string (keys included) redacted with
-    /// [`Redactor::redact_strict`], and every number or boolean that is a
-    /// known secret (`16`, the length of a secret a service echoed back)
-    /// replaced by [`REDACTED`].
-    pub fn redact_json_strict(&self, value: &serde_json::Value) -> serde_json::Value {
-        if self.is_empty() {
-            return value.clone();
-        }
-        self.map_leaves(value, true)
-    }
-
-    fn map_leaves(&self, value: &serde_json::Value, strict: bool) -> serde_json::Value {
+    fn map_leaves(&self, value: &serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
-        let text = |text: &str| {
-            if strict {
-                self.redact_strict(text)
-            } else {
-                self.redact(text)
-            }
-        };
         match value {
-            Value::String(s) => Value::String(text(s)),
-            Value::Number(_) | Value::Bool(_) if strict => {
+            Value::String(s) => Value::String(self.redact(s)),
+            Value::Number(_) | Value::Bool(_) if self.strict => {
                 if self.redact(&value.to_string()) == REDACTED {
                     Value::String(REDACTED.to_owned())
                 } else {
                     value.clone()
                 }
             }
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.map_leaves(v, strict)).collect())
-            }
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.map_leaves(v)).collect()),
             Value::Object(map) => Value::Object(
                 map.iter()
-                    .map(|(k, v)| (text(k), self.map_leaves(v, strict)))
+                    .map(|(k, v)| (self.redact(k), self.map_leaves(v)))
                     .collect(),
             ),
             other => other.clone(),
@@ -233,10 +226,10 @@ mod tests {
         assert_eq!(redactor.redact(" ж\n"), REDACTED);
         // Inside longer text a short secret is left alone by `redact`...
         assert_eq!(redactor.redact("abc"), "abc");
-        // ...and hides the whole text in `redact_strict`.
-        assert_eq!(redactor.redact_strict("the key abc"), REDACTED);
-        assert_eq!(redactor.redact_strict("уж"), REDACTED);
-        assert_eq!(redactor.redact_strict("nothing here"), "nothing here");
+        // ...and hides the whole text in a strict view.
+        assert_eq!(redactor.strict().redact("the key abc"), REDACTED);
+        assert_eq!(redactor.strict().redact("уж"), REDACTED);
+        assert_eq!(redactor.strict().redact("nothing here"), "nothing here");
     }
 
     #[test]
@@ -264,7 +257,7 @@ mod tests {
         redactor.add("16");
         let value = serde_json::json!({"a": ["x tok-123", "aqua"], "b": "kept", "n": 16, "m": 17});
         assert_eq!(
-            redactor.redact_json_strict(&value),
+            redactor.strict().redact_json(&value),
             serde_json::json!({"a": ["x [redacted]", "[redacted]"], "b": "kept", "n": "[redacted]", "m": 17})
         );
         // Plain redaction leaves numbers alone.

@@ -510,9 +510,12 @@ impl<S: EventSink> Driver<S> {
                 add_secret_leaves(&self.redactor, value);
             }
         }
+        // A step that may quote a credential in what it logs or builds
+        // (it received one, or reads a step that did) redacts strictly.
+        let redactor = result::view(&self.redactor, self.runner.program.facts(step).strict);
         let ctx = StepContext::new(&*self.run_id, &**step_id, attempt)
             .with_base_dir(self.base_dir.clone())
-            .with_redactor(self.redactor.clone());
+            .with_redactor(redactor);
         let span = tracing::info_span!("attempt", run_id = %self.run_id, step = %step_id, attempt);
         let task = async move {
             tracing::debug!("attempt started");
@@ -619,21 +622,11 @@ impl<S: EventSink> Driver<S> {
             .get(step.get())
             .cloned()
             .unwrap_or_else(|| Arc::from(""));
-        let strict = self
-            .runner
-            .program
-            .workflow()
-            .steps
-            .get(step.get())
-            .is_some_and(|plan| !plan.secret_inputs.is_empty());
+        let redactor = result::view(&self.redactor, self.runner.program.facts(step).strict);
         let error = match state {
-            StepState::Failed | StepState::Waiting => snapshot.error.map(|error| {
-                format!(
-                    "{}: {}",
-                    error.code,
-                    result::redact_text(&self.redactor, &error.message, strict)
-                )
-            }),
+            StepState::Failed | StepState::Waiting => snapshot
+                .error
+                .map(|error| format!("{}: {}", error.code, redactor.redact(&error.message))),
             _ => None,
         };
         match (&error, state) {

@@ -1,9 +1,11 @@
 //! What the machine needs to know about a workflow beyond the workflow
 //! itself, computed once and shared by every run of it.
 //!
-//! Per step: whether its `if` calls a status function, and which steps its
+//! Per step: whether its `if` calls a status function, which steps its
 //! expressions read (`steps.<id>...`), so that an evaluation converts only
-//! those steps for the expression engine instead of the whole run.
+//! those steps for the expression engine instead of the whole run, and
+//! whether what it reports may quote a credential (it received a secret, or
+//! reads a step that may quote one): then it is redacted strictly.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,6 +21,7 @@ pub struct Program {
     steps: Vec<StepFacts>,
     roots: Vec<StepIndex>,
     outputs_reads: StepReads,
+    outputs_strict: bool,
 }
 
 /// Facts about one step.
@@ -30,6 +33,10 @@ pub(crate) struct StepFacts {
     pub(crate) reads: StepReads,
     /// Some expression reads `steps.<this step>`.
     pub(crate) read_by_others: bool,
+    /// What the step reports may quote a credential: it received a secret
+    /// value, or its expressions read a step whose outputs may quote one
+    /// (a service that echoed a header). Redacted strictly.
+    pub(crate) strict: bool,
 }
 
 /// The steps an expression reads.
@@ -83,13 +90,21 @@ impl Program {
                         .is_some_and(|condition| engine.uses_status_function(condition)),
                     reads,
                     read_by_others: false,
+                    strict: !step.secret_inputs.is_empty(),
                 }
             })
             .collect();
+        let any_secret_inputs = steps.iter().any(|facts| facts.strict);
+        for index in &workflow.order {
+            let strict = steps[index.get()].strict
+                || reads_strict(&steps, &steps[index.get()].reads, any_secret_inputs);
+            steps[index.get()].strict = strict;
+        }
         let mut outputs_reads = StepReads::Listed(Vec::new());
         for output in &workflow.outputs {
             reader.template(&output.value, &mut outputs_reads);
         }
+        let outputs_strict = reads_strict(&steps, &outputs_reads, any_secret_inputs);
         let all_reads: Vec<StepReads> = steps
             .iter()
             .map(|facts| facts.reads.clone())
@@ -126,6 +141,7 @@ impl Program {
             steps,
             roots,
             outputs_reads,
+            outputs_strict,
         }
     }
 
@@ -155,6 +171,23 @@ impl Program {
 
     pub(crate) fn outputs_reads(&self) -> &StepReads {
         &self.outputs_reads
+    }
+
+    /// Whether the run's outputs read a step whose outputs may quote a
+    /// credential (redacted strictly).
+    pub(crate) fn outputs_strict(&self) -> bool {
+        self.outputs_strict
+    }
+}
+
+/// Whether `reads` reaches a strict step (all of them: any step that
+/// received a secret, `any_secret_inputs`).
+fn reads_strict(steps: &[StepFacts], reads: &StepReads, any_secret_inputs: bool) -> bool {
+    match reads {
+        StepReads::All => any_secret_inputs,
+        StepReads::Listed(listed) => listed
+            .iter()
+            .any(|step| steps.get(step.get()).is_some_and(|facts| facts.strict)),
     }
 }
 
@@ -243,6 +276,38 @@ mod tests {
         // `d` reads any step, so every step is read by others.
         assert!((0..4).all(|i| program.facts(StepIndex(i)).read_by_others));
         assert_eq!(program.roots(), [StepIndex(0)]);
+    }
+
+    #[test]
+    fn what_may_quote_a_credential_is_strict_down_the_reads() {
+        let workflow = FlowBuilder::new("strict")
+            .step("plain", "test.noop", &[], |_| {})
+            .step("send", "test.noop", &[], |step| {
+                step.secret_inputs = vec!["/headers/Authorization".into()];
+            })
+            .step("relay", "test.noop", &["send"], |step| {
+                step.with = text("${{ steps.send.outputs.body }}");
+            })
+            .step("relay2", "test.noop", &["relay", "plain"], |step| {
+                step.with = text("${{ steps.relay.outputs.x }}");
+            })
+            .step("other", "test.noop", &["plain"], |step| {
+                step.with = text("${{ steps.plain.outputs.x }}");
+            })
+            .output("x", text("${{ steps.other.outputs.x }}"))
+            .build();
+        let program = Program::new(workflow, Arc::new(ExprEngine::new()));
+        let strict: Vec<bool> = (0..5).map(|i| program.facts(StepIndex(i)).strict).collect();
+        assert_eq!(strict, [false, true, true, true, false]);
+        assert!(!program.outputs_strict());
+        let workflow = FlowBuilder::new("strict")
+            .step("send", "test.noop", &[], |step| {
+                step.secret_inputs = vec!["/body".into()];
+            })
+            .output("echo", text("${{ steps['se' ~ 'nd'].outputs }}"))
+            .build();
+        let program = Program::new(workflow, Arc::new(ExprEngine::new()));
+        assert!(program.outputs_strict());
     }
 
     #[test]

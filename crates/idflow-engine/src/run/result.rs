@@ -3,9 +3,10 @@
 //! the run's [`Redactor`], outputs their step type marks `sensitive`, and
 //! run outputs that pass a secret through (replaced whole).
 //!
-//! A step that received secret values (its plan's `secret_inputs`) is
-//! redacted strictly: a text of it that quotes a short secret is hidden
-//! whole (see [`idflow_core::redact`]).
+//! What may quote a credential is redacted strictly (a text in which a short
+//! secret occurs is hidden whole, see [`idflow_core::redact`]): the outputs
+//! and errors of a step that received secret values (its plan's
+//! `secret_inputs`) or reads such a step, and run outputs that read one.
 
 use idflow_core::redact::REDACTED;
 use idflow_core::{Outputs, Redactor, StepError};
@@ -75,14 +76,15 @@ pub(crate) fn build(
     sensitive: &[Vec<String>],
     reveal: &[String],
 ) -> RunResult {
-    let workflow = machine.program().workflow();
+    let program = machine.program();
+    let workflow = program.workflow();
     let at = |offset: std::time::Duration| timestamp(started, offset);
     let steps = workflow
         .steps
         .iter()
         .filter_map(|plan| {
             let step = machine.step(plan.index)?;
-            let strict = !plan.secret_inputs.is_empty();
+            let redactor = &view(redactor, program.facts(plan.index).strict);
             let sensitive = sensitive
                 .get(plan.index.get())
                 .map_or(&[][..], Vec::as_slice);
@@ -98,14 +100,14 @@ pub(crate) fn build(
                 {
                     hide_sensitive(last, sensitive);
                 }
-                redact_error(redactor, &error, strict)
+                redact_error(redactor, &error)
             });
             let result = StepResult {
                 status: step.state,
                 attempts: step.attempts,
                 started_at: step.started_at.map(at),
                 finished_at: step.finished_at.map(at),
-                outputs: redact_outputs(redactor, outputs, strict),
+                outputs: redact_outputs(redactor, outputs),
                 error,
             };
             Some((plan.id.clone(), result))
@@ -134,11 +136,11 @@ pub(crate) fn build(
             hide_sensitive(&mut outputs, &sensitive);
             (
                 outcome.status,
-                redact_outputs(redactor, outputs, false),
+                redact_outputs(&view(redactor, program.outputs_strict()), outputs),
                 outcome
                     .error
                     .as_ref()
-                    .map(|error| redact_error(redactor, error, false)),
+                    .map(|error| redact_error(redactor, error)),
             )
         }
         None => (RunStatus::Failed, Outputs::new(), None),
@@ -168,45 +170,34 @@ fn hide_sensitive<S: AsRef<str>>(outputs: &mut Outputs, sensitive: &[S]) {
     }
 }
 
-fn redact_outputs(redactor: &Redactor, outputs: Outputs, strict: bool) -> Outputs {
+fn redact_outputs(redactor: &Redactor, outputs: Outputs) -> Outputs {
     if redactor.is_empty() {
         return outputs;
     }
-    let outputs = serde_json::Value::Object(outputs);
-    let redacted = if strict {
-        redactor.redact_json_strict(&outputs)
-    } else {
-        redactor.redact_json(&outputs)
-    };
-    match redacted {
+    match redactor.redact_json(&serde_json::Value::Object(outputs)) {
         serde_json::Value::Object(outputs) => outputs,
         _ => Outputs::new(),
     }
 }
 
-/// A step error as it may be shown: message and details redacted
-/// (`strict` for a step that received secret values).
-pub(crate) fn redact_error(redactor: &Redactor, error: &StepError, strict: bool) -> StepError {
-    StepError {
-        message: redact_text(redactor, &error.message, strict),
-        details: error.details.as_ref().map(|details| {
-            if strict {
-                redactor.redact_json_strict(details)
-            } else {
-                redactor.redact_json(details)
-            }
-        }),
-        ..error.clone()
+/// The redactor, or its strict view when `strict`.
+pub(crate) fn view(redactor: &Redactor, strict: bool) -> Redactor {
+    if strict {
+        redactor.strict()
+    } else {
+        redactor.clone()
     }
 }
 
-/// Text as it may be shown (`strict` for a step that received secret
-/// values).
-pub(crate) fn redact_text(redactor: &Redactor, text: &str, strict: bool) -> String {
-    if strict {
-        redactor.redact_strict(text)
-    } else {
-        redactor.redact(text)
+/// A step error as it may be shown: message and details redacted.
+fn redact_error(redactor: &Redactor, error: &StepError) -> StepError {
+    StepError {
+        message: redactor.redact(&error.message),
+        details: error
+            .details
+            .as_ref()
+            .map(|details| redactor.redact_json(details)),
+        ..error.clone()
     }
 }
 
