@@ -420,7 +420,7 @@ impl<S: EventSink> Driver<S> {
     fn note_sensitive_outputs(&self, step: StepIndex, outputs: &Outputs) {
         for name in self.runner.sensitive.get(step.get()).into_iter().flatten() {
             if let Some(value) = outputs.get(name) {
-                add_secret_leaves(&self.redactor, value);
+                self.redactor.add_leaves(value);
             }
         }
     }
@@ -507,7 +507,7 @@ impl<S: EventSink> Driver<S> {
         // their length or shape.
         for pointer in &self.runner.program.workflow().steps[index].secret_inputs {
             if let Some(value) = input.pointer(pointer) {
-                add_secret_leaves(&self.redactor, value);
+                self.redactor.add_leaves(value);
             }
         }
         // A step that may quote a credential in what it logs or builds
@@ -682,24 +682,6 @@ async fn cancelled(token: Option<&CancellationToken>) {
     match token {
         Some(token) => token.cancelled().await,
         None => std::future::pending().await,
-    }
-}
-
-/// Adds every text, number and boolean in `value` to the redactor (a step
-/// that cannot decode its input quotes scalars: "invalid type: integer
-/// `16`").
-fn add_secret_leaves(redactor: &Redactor, value: &serde_json::Value) {
-    match value {
-        serde_json::Value::String(text) => redactor.add(text.as_str()),
-        serde_json::Value::Number(number) => redactor.add(number.to_string()),
-        serde_json::Value::Bool(flag) => redactor.add(flag.to_string()),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .for_each(|item| add_secret_leaves(redactor, item)),
-        serde_json::Value::Object(map) => map
-            .values()
-            .for_each(|item| add_secret_leaves(redactor, item)),
-        serde_json::Value::Null => {}
     }
 }
 
