@@ -19,8 +19,10 @@ pub struct Coverage {
 struct Tally {
     path: PathBuf,
     cases: usize,
-    /// Per step: id, line of the step, has an `if`.
+    /// Per step: id, has an `if`.
     steps: Vec<(String, bool)>,
+    /// Per step: has an `if` that can be false.
+    can_be_false: Vec<bool>,
     ran: Vec<bool>,
     if_true: Vec<bool>,
     if_false: Vec<bool>,
@@ -66,6 +68,16 @@ impl Coverage {
                     .iter()
                     .map(|step| (step.id.clone(), step.condition.is_some()))
                     .collect(),
+                can_be_false: workflow
+                    .steps
+                    .iter()
+                    // `if: always()` is never false: no case can make it so.
+                    .map(|step| {
+                        step.condition
+                            .as_ref()
+                            .is_some_and(|condition| condition.source.trim() != "always()")
+                    })
+                    .collect(),
                 ran: vec![false; count],
                 if_true: vec![false; count],
                 if_false: vec![false; count],
@@ -95,21 +107,23 @@ impl Coverage {
         self.workflows
             .iter()
             .map(|tally| {
-                let pick = |seen: &[bool], only_if: bool| -> Vec<String> {
+                let has_if: Vec<bool> = tally.steps.iter().map(|(_, has_if)| *has_if).collect();
+                let every = vec![true; tally.steps.len()];
+                let pick = |seen: &[bool], counted: &[bool]| -> Vec<String> {
                     tally
                         .steps
                         .iter()
-                        .zip(seen)
-                        .filter(|((_, has_if), seen)| (!only_if || *has_if) && !**seen)
+                        .zip(seen.iter().zip(counted))
+                        .filter(|(_, (seen, counted))| **counted && !**seen)
                         .map(|((id, _), _)| id.clone())
                         .collect()
                 };
                 WorkflowCoverage {
                     workflow: tally.path.display().to_string(),
                     cases: tally.cases,
-                    steps_never_run: pick(&tally.ran, false),
-                    if_never_true: pick(&tally.if_true, true),
-                    if_never_false: pick(&tally.if_false, true),
+                    steps_never_run: pick(&tally.ran, &every),
+                    if_never_true: pick(&tally.if_true, &has_if),
+                    if_never_false: pick(&tally.if_false, &tally.can_be_false),
                 }
             })
             .collect()

@@ -166,10 +166,7 @@ fn coverage_text(coverage: &[WorkflowCoverage]) -> String {
             plural(workflow.cases)
         );
         if workflow.is_complete() {
-            let _ = writeln!(
-                out,
-                "  every step ran and every `if` was both true and false"
-            );
+            let _ = writeln!(out, "  every step ran and every `if` went both ways");
             continue;
         }
         for (what, steps) in [
