@@ -259,6 +259,9 @@ type Compiled = std::sync::Arc<minijinja::Expression<'static, 'static>>;
 pub struct ExprEngine {
     env: &'static Environment<'static>,
     cache: std::sync::RwLock<std::collections::HashMap<String, Compiled>>,
+    /// What each expression reads, as [`ExprEngine::references`] found it
+    /// (validation asks for each expression more than once).
+    references: std::sync::RwLock<std::collections::HashMap<String, BTreeSet<String>>>,
 }
 
 impl std::fmt::Debug for ExprEngine {
@@ -290,6 +293,7 @@ impl ExprEngine {
         Self {
             env: &ENV,
             cache: std::sync::RwLock::default(),
+            references: std::sync::RwLock::default(),
         }
     }
 
@@ -360,6 +364,14 @@ impl ExprEngine {
         if let Some(path) = simple_path(source) {
             return Ok(BTreeSet::from([path.to_owned()]));
         }
+        if let Some(found) = self
+            .references
+            .read()
+            .ok()
+            .and_then(|known| known.get(source).cloned())
+        {
+            return Ok(found);
+        }
         let expression = self.compile(source).map_err(|error| syntax_error(&error))?;
         // minijinja forgets what a slice is taken of: `x[1:]` reads nothing,
         // it says. The same expression with slices written as subscripts
@@ -368,7 +380,14 @@ impl ExprEngine {
             Some(rewritten) => self.compile(&rewritten).unwrap_or(expression),
             None => expression,
         };
-        Ok(expression.undeclared_variables(true).into_iter().collect())
+        let found: BTreeSet<String> = expression.undeclared_variables(true).into_iter().collect();
+        if let Ok(mut known) = self.references.write() {
+            if known.len() >= CACHE_LIMIT {
+                known.clear();
+            }
+            known.insert(source.to_owned(), found.clone());
+        }
+        Ok(found)
     }
 
     /// Evaluates an expression to a JSON value.
