@@ -293,20 +293,137 @@ impl miette::Diagnostic for Report {
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        Some(&self.file.text)
+        Some(&*self.file)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let primary = miette::LabeledSpan::new_primary_with_span(
             self.diagnostic.label.clone(),
-            self.diagnostic.span,
+            self.file.shown_span(self.diagnostic.span),
         );
-        let related =
-            self.diagnostic.related.iter().map(|(span, label)| {
-                miette::LabeledSpan::new_with_span(Some(label.clone()), *span)
-            });
+        let related = self.diagnostic.related.iter().map(|(span, label)| {
+            miette::LabeledSpan::new_with_span(Some(label.clone()), self.file.shown_span(*span))
+        });
         Some(Box::new(std::iter::once(primary).chain(related)))
     }
+}
+
+/// Lines wider than this many bytes are shown clipped around the span:
+/// miette's renderer cannot draw columns past 65,535, and no terminal
+/// shows such a line usefully anyway.
+const MAX_SHOWN_LINE: usize = 400;
+/// Bytes shown on either side of a span on a clipped line.
+const CLIP_CONTEXT: usize = 60;
+/// The longest span underlined on a clipped line.
+const MAX_SHOWN_SPAN: usize = 120;
+
+impl SourceFile {
+    fn is_wide(&self, line: usize) -> bool {
+        self.line_range(line).len() > MAX_SHOWN_LINE
+    }
+
+    /// The part of `span` a snippet underlines: all of it, except on a wide
+    /// line, where at most [`MAX_SHOWN_SPAN`] bytes of its first line.
+    fn shown_span(&self, span: Span) -> Span {
+        let line = self.line_index(span.start);
+        if !self.is_wide(line) {
+            return span;
+        }
+        let end = span
+            .end
+            .min(span.start + MAX_SHOWN_SPAN)
+            .min(self.line_range(line).end);
+        Span::new(span.start, ceil_char_boundary(&self.text, end))
+    }
+}
+
+/// The snippets miette draws read only the lines around a span (found with
+/// the line index, so each costs the size of those lines, not of the
+/// file), and a wide line only around the span.
+impl miette::SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let text = self.text.as_bytes();
+        let start = span.offset().min(text.len());
+        let end = (start + span.len()).min(text.len());
+        let first = self.line_index(start);
+        let last = self.line_index(end);
+        let from = first.saturating_sub(context_lines_before);
+        let to = last + context_lines_after + 1;
+        if (from..=to.min(self.line_starts().len() - 1)).any(|line| self.is_wide(line)) {
+            return Ok(Box::new(self.clipped(first, start, end, context_lines_before)));
+        }
+        // miette's own reader on just these lines (it scans from the start
+        // of what it is given), moved back to file offsets and lines.
+        let window_start = self.line_starts()[from];
+        let window_end = self
+            .line_starts()
+            .get(to + 1)
+            .copied()
+            .unwrap_or(text.len());
+        let window = &text[window_start..window_end];
+        let inner = miette::SourceSpan::from((start - window_start, end - start));
+        let contents =
+            window.read_span(&inner, context_lines_before, context_lines_after)?;
+        let data_start = window_start + contents.span().offset();
+        let data = &text[data_start..data_start + contents.span().len()];
+        Ok(Box::new(miette::MietteSpanContents::new(
+            data,
+            (data_start, data.len()).into(),
+            from + contents.line(),
+            contents.column(),
+            from + contents.line_count(),
+        )))
+    }
+}
+
+impl SourceFile {
+    /// A wide line, shown from a little before `start` to a little after
+    /// `end` (or, without context, from `start` itself, as miette expects).
+    fn clipped(
+        &self,
+        line: usize,
+        start: usize,
+        end: usize,
+        context_lines_before: usize,
+    ) -> miette::MietteSpanContents<'_> {
+        let range = self.line_range(line);
+        let start = start.clamp(range.start, range.end);
+        let from = if context_lines_before == 0 {
+            start
+        } else {
+            crate::source::floor_char_boundary(
+                &self.text,
+                start.saturating_sub(CLIP_CONTEXT).max(range.start),
+            )
+        };
+        let to = ceil_char_boundary(
+            &self.text,
+            end.clamp(start, start + MAX_SHOWN_SPAN) + CLIP_CONTEXT,
+        )
+        .min(range.end)
+        .max(from);
+        miette::MietteSpanContents::new(
+            &self.text.as_bytes()[from..to],
+            (from, to - from).into(),
+            line,
+            from - range.start,
+            line + 1,
+        )
+    }
+}
+
+/// The first character boundary at or after `offset` (clamped to the text).
+fn ceil_char_boundary(text: &str, mut offset: usize) -> usize {
+    offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset += 1;
+    }
+    offset
 }
 
 /// One diagnostic as `idflow validate --format json` prints it. Lines and

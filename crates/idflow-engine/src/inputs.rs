@@ -188,10 +188,7 @@ mod tests {
         Workflow {
             name: "w".into(),
             description: None,
-            source: Arc::new(SourceFile {
-                name: "w.yaml".into(),
-                text: String::new(),
-            }),
+            source: SourceFile::new("w.yaml", ""),
             inputs: vec![
                 InputDecl {
                     name: "photo".into(),

@@ -28,7 +28,9 @@ pub(crate) struct Args {
 pub(crate) fn collect_files(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     let metadata =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if metadata.is_file() {
+    if !metadata.is_dir() {
+        // A file, or something that is not one (a device, a pipe): reading
+        // it says which.
         out.push(path.to_path_buf());
         return Ok(());
     }

@@ -70,17 +70,20 @@ impl Validated {
     }
 }
 
-/// Reads a workflow file from disk (as text; a file that is not UTF-8 is
-/// an I/O error).
+/// Reads a workflow file from disk: a regular file, as text. A device, a
+/// pipe or a folder, and a file that is not UTF-8 are I/O errors that say
+/// so; nothing unbounded is read (a file larger than
+/// [`yaml::MAX_FILE_BYTES`] becomes the IDF0002 diagnostic).
 pub fn read_source(path: &Path) -> std::io::Result<Arc<SourceFile>> {
     let metadata = std::fs::metadata(path)?;
-    if metadata.len() > yaml::MAX_FILE_BYTES as u64 {
+    if metadata.is_file() && metadata.len() > yaml::MAX_FILE_BYTES as u64 {
+        // Reported as a located IDF0002 diagnostic, like any other limit.
         return Ok(SourceFile::new(
             path.display().to_string(),
             " ".repeat(yaml::MAX_FILE_BYTES + 1),
         ));
     }
-    let text = std::fs::read_to_string(path)?;
+    let text = crate::source::read_regular_file(path, yaml::MAX_FILE_BYTES)?;
     Ok(SourceFile::new(path.display().to_string(), text))
 }
 

@@ -197,10 +197,11 @@ impl<'a> RefChecker<'a> {
     }
 
     fn report_duplicate_keys(&mut self, entries: &[(Node, Node)]) {
-        let mut seen: Vec<(std::borrow::Cow<'_, str>, Span)> = Vec::with_capacity(entries.len());
+        let mut seen: HashMap<std::borrow::Cow<'_, str>, Span> =
+            HashMap::with_capacity(entries.len());
         for (key, _) in entries {
             let text = key.key_text().unwrap_or_default();
-            if let Some((_, first)) = seen.iter().find(|(seen, _)| *seen == text) {
+            if let Some(first) = seen.get(&text) {
                 self.used.diagnostics.push(
                     Diagnostic::new(
                         Code::DuplicateKey,
@@ -212,7 +213,7 @@ impl<'a> RefChecker<'a> {
                     .help("keep one of them: only one value can be used"),
                 );
             } else {
-                seen.push((text, key.span));
+                seen.insert(text, key.span);
             }
         }
     }

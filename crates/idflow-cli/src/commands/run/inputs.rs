@@ -5,10 +5,15 @@ use std::path::Path;
 
 use idflow_engine::inputs::{from_text, resolve};
 use idflow_engine::model::{InputType, Workflow};
+use idflow_engine::source::read_regular_file;
 use idflow_engine::run::Secrets;
 use serde_json::{Map, Value};
 
 use super::Args;
+
+/// The most bytes `--inputs FILE` or `--input NAME=@FILE` reads: inputs are
+/// values, not payloads (a `file` input passes its path, not its bytes).
+const MAX_INPUT_FILE_BYTES: usize = 16 * 1024 * 1024;
 
 /// The checked inputs and the secrets, or every problem found.
 pub(super) fn collect(
@@ -19,7 +24,7 @@ pub(super) fn collect(
     let mut problems = Vec::new();
     let mut given = Map::new();
     if let Some(path) = &args.inputs_file {
-        match std::fs::read_to_string(path)
+        match read_regular_file(path, MAX_INPUT_FILE_BYTES)
             .map_err(|e| e.to_string())
             .and_then(|text| {
                 serde_json::from_str::<Value>(&text).map_err(|e| format!("not JSON: {e}"))
@@ -48,7 +53,7 @@ pub(super) fn collect(
             .any(|input| input.name == name && input.kind == InputType::File);
         let value = match text.strip_prefix('@') {
             Some(path) if is_file => Value::String(path.to_owned()),
-            Some(path) => match std::fs::read_to_string(base_dir.join(path)) {
+            Some(path) => match read_regular_file(&base_dir.join(path), MAX_INPUT_FILE_BYTES) {
                 Ok(contents) => from_text(workflow, name, contents.trim_end_matches('\n')),
                 Err(error) => {
                     problems.push(format!(
