@@ -81,6 +81,7 @@ codes! {
     BadDuration = "IDF0018", Error, "A duration that cannot be read (write `500ms`, `2s`, `5m`, `1h`).";
     OutOfRange = "IDF0019", Error, "A number outside its allowed range.";
     SecretFlow = "IDF0020", Error, "A value computed from a secret or a sensitive output goes where it would be shown.";
+    ExpressionTooComplex = "IDF0021", Error, "An expression too complex (too many operators, too deeply nested) to evaluate safely.";
     TestUnknownName = "IDF0101", Error, "A test names a step, step type or output that the workflow does not have.";
     TestUndeclaredOutput = "IDF0102", Error, "A mocked answer has an output that the step type does not declare.";
     TestInput = "IDF0103", Error, "A test case's inputs or secrets do not fit what the workflow declares.";

@@ -21,6 +21,9 @@ use minijinja::{Environment, State, UndefinedBehavior};
 
 use crate::model::{Expression, TextTemplate, ValueTemplate};
 
+mod budget;
+pub use budget::{MAX_JSON_INDENT, MAX_OPERATORS, check_complexity};
+
 /// Opening delimiter.
 pub const OPEN: &str = "${{";
 /// Closing delimiter.
@@ -298,7 +301,10 @@ impl ExprEngine {
     }
 
     /// The compiled form of `source`, from the cache when it was seen.
+    /// Too complex an expression is refused before minijinja parses it.
     fn compile(&self, source: &str) -> Result<Compiled, minijinja::Error> {
+        check_complexity(source)
+            .map_err(|message| minijinja::Error::new(minijinja::ErrorKind::SyntaxError, message))?;
         if let Some(found) = self
             .cache
             .read()
@@ -323,6 +329,7 @@ fn build_env() -> Environment<'static> {
         let mut env = Environment::new();
         // `debug()` would print the whole scope, secrets included.
         env.remove_global("debug");
+        budget::add_guarded_filters(&mut env);
         // Only the variable delimiters matter; blocks and comments get
         // delimiters nobody types by accident.
         if let Ok(syntax) = minijinja::syntax::SyntaxConfig::builder()

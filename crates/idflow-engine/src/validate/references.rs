@@ -240,23 +240,19 @@ impl<'a> RefChecker<'a> {
 
     /// Parses and checks one expression; false when it has an error.
     fn check_expression(&mut self, source: &str, span: Span, place: Place) -> bool {
+        if let Err(message) = crate::expr::check_complexity(source) {
+            self.mark_read_by_broken(source);
+            self.used.diagnostics.push(
+                Diagnostic::new(Code::ExpressionTooComplex, span, message)
+                    .label("this expression")
+                    .help("work out parts of it in earlier steps (`core.set`) and combine their outputs, or test membership with `in ['a', 'b']` instead of chains of `or`"),
+            );
+            return false;
+        }
         let references = match self.engine.references(source) {
             Ok(references) => references,
             Err(error) => {
-                // What the broken expression seems to read is not reported
-                // as unused on top of the syntax error.
-                for (prefix, used) in [
-                    ("inputs.", &mut self.used.inputs),
-                    ("secrets.", &mut self.used.secrets),
-                ] {
-                    for (at, _) in source.match_indices(prefix) {
-                        let name: String = source[at + prefix.len()..]
-                            .chars()
-                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                            .collect();
-                        used.insert(name);
-                    }
-                }
+                self.mark_read_by_broken(source);
                 self.used.diagnostics.push(
                     Diagnostic::new(Code::ExpressionSyntax, span, format!("the expression `{}` does not parse: {}", source.trim(), error.message))
                         .label("here")
@@ -270,6 +266,23 @@ impl<'a> RefChecker<'a> {
             self.check_reference(reference, source, span, place);
         }
         self.used.diagnostics.len() == before
+    }
+
+    /// What a broken expression seems to read is not reported as unused on
+    /// top of its error.
+    fn mark_read_by_broken(&mut self, source: &str) {
+        for (prefix, used) in [
+            ("inputs.", &mut self.used.inputs),
+            ("secrets.", &mut self.used.secrets),
+        ] {
+            for (at, _) in source.match_indices(prefix) {
+                let name: String = source[at + prefix.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                used.insert(name);
+            }
+        }
     }
 
     fn reference_span(source: &str, span: Span, reference: &str) -> Span {
