@@ -2,7 +2,9 @@
 //! - `definitions.rs`: snapshots of the validated plan of every workflow in
 //!   `workflows/` and of the rendered diagnostic of every invalid fixture
 //!   in `tests/fixtures/invalid/`; the checked-in editor schema is current;
-//! - `cli.rs`: the binary's commands, output formats and exit codes.
+//! - `cli.rs`: the binary's commands, output formats and exit codes;
+//! - `hostile.rs`: hostile files (the [`hostile`] cases) and special files
+//!   end cleanly, in bounded memory;
 //! - `secret_probe.rs`: the secret probe: 58 ways to transform a secret,
 //!   refused (IDF0020) in every place that would show it, and hidden in
 //!   everything the binary reports when sent to credential inputs and
@@ -12,6 +14,8 @@
 //! --workspace --all-targets`, as `scripts/test` runs, builds it first).
 
 use std::path::{Path, PathBuf};
+
+pub mod hostile;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

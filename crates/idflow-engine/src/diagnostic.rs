@@ -356,7 +356,12 @@ impl miette::SourceCode for SourceFile {
         let from = first.saturating_sub(context_lines_before);
         let to = last + context_lines_after + 1;
         if (from..=to.min(self.line_starts().len() - 1)).any(|line| self.is_wide(line)) {
-            return Ok(Box::new(self.clipped(first, start, end, context_lines_before)));
+            return Ok(Box::new(self.clipped(
+                first,
+                start,
+                end,
+                context_lines_before,
+            )));
         }
         // miette's own reader on just these lines (it scans from the start
         // of what it is given), moved back to file offsets and lines.
@@ -368,8 +373,7 @@ impl miette::SourceCode for SourceFile {
             .unwrap_or(text.len());
         let window = &text[window_start..window_end];
         let inner = miette::SourceSpan::from((start - window_start, end - start));
-        let contents =
-            window.read_span(&inner, context_lines_before, context_lines_after)?;
+        let contents = window.read_span(&inner, context_lines_before, context_lines_after)?;
         let data_start = window_start + contents.span().offset();
         let data = &text[data_start..data_start + contents.span().len()];
         Ok(Box::new(miette::MietteSpanContents::new(

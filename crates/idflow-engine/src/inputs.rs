@@ -177,7 +177,6 @@ fn check(decl: &InputDecl, value: &Value, base_dir: &Path) -> Result<(), InputEr
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use serde_json::json;
 

@@ -106,7 +106,7 @@ pub fn read_regular_file(path: &std::path::Path, limit: usize) -> std::io::Resul
     };
     let metadata = std::fs::metadata(path)?;
     if !metadata.is_file() {
-        return Err(not_regular(file_kind(&metadata.file_type())));
+        return Err(not_regular(file_kind(metadata.file_type())));
     }
     let too_large = || {
         std::io::Error::new(
@@ -123,13 +123,12 @@ pub fn read_regular_file(path: &std::path::Path, limit: usize) -> std::io::Resul
     if bytes.len() > limit {
         return Err(too_large());
     }
-    String::from_utf8(bytes).map_err(|_| {
-        std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text")
-    })
+    String::from_utf8(bytes)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
 }
 
 /// What kind of thing a path that is not a regular file names, in words.
-fn file_kind(kind: &std::fs::FileType) -> &'static str {
+fn file_kind(kind: std::fs::FileType) -> &'static str {
     #[cfg(unix)]
     {
         use std::os::unix::fs::FileTypeExt as _;
@@ -146,7 +145,11 @@ fn file_kind(kind: &std::fs::FileType) -> &'static str {
             return "a socket";
         }
     }
-    if kind.is_dir() { "a folder" } else { "not a regular file" }
+    if kind.is_dir() {
+        "a folder"
+    } else {
+        "not a regular file"
+    }
 }
 
 pub(crate) fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
@@ -247,7 +250,10 @@ mod tests {
         std::fs::write(&small, "name: x\n").unwrap();
         assert_eq!(read_regular_file(&small, 100).unwrap(), "name: x\n");
         let error = read_regular_file(&small, 3).unwrap_err();
-        assert!(error.to_string().contains("larger than the 3 bytes"), "{error}");
+        assert!(
+            error.to_string().contains("larger than the 3 bytes"),
+            "{error}"
+        );
         let error = read_regular_file(dir.path(), 100).unwrap_err();
         assert!(error.to_string().contains("a folder"), "{error}");
         // A device that never ends is refused before anything is read.

@@ -161,10 +161,7 @@ mod tests {
         add_guarded_filters(&mut env);
         let render = |source: &str| env.render_str(source, ());
         assert_eq!(render("{{ [1] | tojson }}").unwrap(), "[1]");
-        assert_eq!(
-            render("{{ [1] | tojson(indent=2) }}").unwrap(),
-            "[\n  1\n]"
-        );
+        assert_eq!(render("{{ [1] | tojson(indent=2) }}").unwrap(), "[\n  1\n]");
         assert_eq!(render("{{ [1] | tojson(true) }}").unwrap(), "[\n  1\n]");
         let error = render("{{ [1] | tojson(indent=999999999) }}").unwrap_err();
         assert!(error.to_string().contains("at most 32"), "{error}");

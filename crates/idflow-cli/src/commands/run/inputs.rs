@@ -5,8 +5,8 @@ use std::path::Path;
 
 use idflow_engine::inputs::{from_text, resolve};
 use idflow_engine::model::{InputType, Workflow};
-use idflow_engine::source::read_regular_file;
 use idflow_engine::run::Secrets;
+use idflow_engine::source::read_regular_file;
 use serde_json::{Map, Value};
 
 use super::Args;
