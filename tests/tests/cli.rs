@@ -113,8 +113,27 @@ fn schema_and_steps_describe_the_registered_step_types() {
         names.contains(&"core.http") && names.contains(&"core.set"),
         "{names:?}"
     );
+    let http = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "core.http")
+        .unwrap();
+    assert_eq!(
+        http["credential_inputs"],
+        serde_json::json!(["headers", "query", "json", "form", "body"])
+    );
     let human = idflow().arg("steps").output().unwrap();
-    assert!(String::from_utf8_lossy(&human.stdout).contains("core.sleep"));
+    let human = String::from_utf8_lossy(&human.stdout);
+    assert!(human.contains("core.sleep"));
+    // Where secrets may go, and which outputs are secrets.
+    assert!(human.contains("      headers (credential): "), "{human}");
+    assert!(human.contains("      url (required): "), "{human}");
+    assert!(
+        human.contains("      file_upload_link (required, credential): "),
+        "{human}"
+    );
+    assert!(human.contains("      verification_url (sensitive): "), "{human}");
 }
 
 #[test]

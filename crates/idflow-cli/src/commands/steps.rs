@@ -43,10 +43,17 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                     .split_whitespace()
                     .collect::<Vec<_>>()
                     .join(" ");
-                let marker = if required.contains(&input.as_str()) {
-                    " (required)"
+                let marks: Vec<&str> = [
+                    (required.contains(&input.as_str()), "required"),
+                    (metadata.is_credential_input(input), "credential"),
+                ]
+                .into_iter()
+                .filter_map(|(holds, mark)| holds.then_some(mark))
+                .collect();
+                let marker = if marks.is_empty() {
+                    String::new()
                 } else {
-                    ""
+                    format!(" ({})", marks.join(", "))
                 };
                 writeln!(out, "      {input}{marker}: {description}")?;
             }
@@ -58,7 +65,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         } else if !metadata.outputs.is_empty() {
             writeln!(out, "    outputs:")?;
             for output in &metadata.outputs {
-                writeln!(out, "      {}: {}", output.name, output.description)?;
+                let marker = if output.sensitive { " (sensitive)" } else { "" };
+                writeln!(out, "      {}{marker}: {}", output.name, output.description)?;
             }
         }
         if let Some(until) = &metadata.default_until {
