@@ -54,7 +54,9 @@ impl AppState {
     }
 
     /// Opens the data directory with an engine that is already loaded (to
-    /// share one engine between providers, as tests do).
+    /// share one engine between providers, as tests do). Idempotency-Keys
+    /// left in flight by a previous run are released: a data directory is
+    /// served by one process at a time.
     pub async fn open_with_engine(
         config: ProviderConfig,
         engine: Arc<FaceEngine>,
@@ -88,6 +90,13 @@ impl AppState {
                 stopping: CancellationToken::new(),
             }),
         };
+        let released = state.store().release_in_flight_idempotency().await?;
+        if released > 0 {
+            tracing::warn!(
+                count = released,
+                "released Idempotency-Keys left in flight by the previous run; their requests may be retried"
+            );
+        }
         crate::processing::resume_pending(&state).await?;
         Ok(state)
     }
@@ -150,11 +159,12 @@ impl AppState {
     }
 
     /// Runs `task` in the background; `shutdown` waits for it.
-    pub(crate) fn spawn<F>(&self, task: F)
+    pub(crate) fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
     where
-        F: Future<Output = ()> + Send + 'static,
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
     {
-        self.inner.tasks.spawn(task);
+        self.inner.tasks.spawn(task)
     }
 }
 

@@ -16,8 +16,13 @@ use crate::store::NewWebToken;
 use crate::web_tokens;
 
 pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
-    let work = create_token(&state, &creation.client, &creation.form);
-    creation.once(&state, "POST /v1/api-keys", work).await
+    creation
+        .once(
+            &state,
+            "POST /v1/api-keys",
+            |state, client, form| async move { create_token(&state, &client, &form).await },
+        )
+        .await
 }
 
 fn require_value(form: &Form, field: &str, expected: &str) -> Result<(), ApiError> {

@@ -19,8 +19,13 @@ use crate::views;
 pub(crate) const BLOCKLIST_COUNTRIES: [&str; 7] = ["BR", "CL", "CO", "CR", "EC", "MX", "PE"];
 
 pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
-    let work = create_enrollment(&state, &creation.client, &creation.form);
-    creation.once(&state, "POST /v1/enrollments", work).await
+    creation
+        .once(
+            &state,
+            "POST /v1/enrollments",
+            |state, client, form| async move { create_enrollment(&state, &client, &form).await },
+        )
+        .await
 }
 
 /// The `account_id` field if given (validated), else a new `ACC...` id.

@@ -23,8 +23,13 @@ pub const DEFAULT_THRESHOLD: f64 = idflow_vision::SCORE_AT_SAME_PERSON_DISTANCE 
 pub(crate) const MAX_TIMEOUT_SECONDS: i64 = 24 * 60 * 60;
 
 pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
-    let work = create_validation(&state, &creation.client, &creation.form);
-    creation.once(&state, "POST /v1/validations", work).await
+    creation
+        .once(
+            &state,
+            "POST /v1/validations",
+            |state, client, form| async move { create_validation(&state, &client, &form).await },
+        )
+        .await
 }
 
 /// Parses `threshold` (0..1), defaulting to [`DEFAULT_THRESHOLD`].

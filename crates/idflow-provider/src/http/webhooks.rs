@@ -16,8 +16,13 @@ use crate::state::AppState;
 use crate::store::WebhookRow;
 
 pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
-    let work = create_webhook(&state, &creation.client, &creation.form);
-    creation.once(&state, "POST /v1/webhooks", work).await
+    creation
+        .once(
+            &state,
+            "POST /v1/webhooks",
+            |state, client, form| async move { create_webhook(&state, &client, &form).await },
+        )
+        .await
 }
 
 fn view(row: &WebhookRow) -> Value {

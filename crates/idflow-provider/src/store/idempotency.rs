@@ -1,4 +1,5 @@
 //! Stored responses of creating requests, keyed by client and Idempotency-Key.
+//! A record without a response is in flight (see `http::idempotency`).
 
 use super::Store;
 
@@ -16,21 +17,27 @@ pub(crate) enum IdempotencyBegin {
 }
 
 impl Store {
+    /// Claims the key for a request: fresh when it is new, or when it has
+    /// been in flight since before `stale_before` (its request is taken over).
     pub(crate) async fn begin_idempotent(
         &self,
         client_id: &str,
         key: &str,
         fingerprint: &[u8],
         now: i64,
+        stale_before: i64,
     ) -> Result<IdempotencyBegin, sqlx::Error> {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (client_id, key, fingerprint, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (client_id, key) DO NOTHING",
+             ON CONFLICT (client_id, key) DO UPDATE
+                SET fingerprint = excluded.fingerprint, created_at = excluded.created_at
+                WHERE idempotency_keys.status_code IS NULL AND idempotency_keys.created_at < ?",
         )
         .bind(client_id)
         .bind(key)
         .bind(fingerprint)
         .bind(now)
+        .bind(stale_before)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -75,6 +82,15 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Forgets every key in flight (at start: their requests died with the
+    /// previous process); returns how many.
+    pub(crate) async fn release_in_flight_idempotency(&self) -> Result<u64, sqlx::Error> {
+        let result = sqlx::query("DELETE FROM idempotency_keys WHERE status_code IS NULL")
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected())
     }
 
     /// Forgets a key whose request failed on our side, so it can be retried.

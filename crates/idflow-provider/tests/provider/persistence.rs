@@ -134,3 +134,82 @@ async fn records_links_and_tokens_survive_a_restart() {
     assert_eq!(hooks["webhooks"].as_array().unwrap().len(), 1);
     second.stop().await;
 }
+
+/// Opens the provider's database file as a crashed provider left it.
+async fn open_database(dir: &std::path::Path) -> sqlx::SqlitePool {
+    let options = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.join(DATABASE_FILE));
+    sqlx::SqlitePool::connect_with(options)
+        .await
+        .expect("the database opens")
+}
+
+/// Issue 17: a provider killed while a creating request was in flight left
+/// its Idempotency-Key "still being processed" forever, so the documented
+/// `retry_ambiguous` recovery got 409 at every retry. Keys in flight at
+/// start are released: the retry with the same key creates the record.
+#[tokio::test]
+async fn a_key_left_in_flight_by_a_crash_can_be_retried_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let key = new_client(dir.path(), "client-a").await;
+    // The crash: the record of a request in flight, never completed.
+    let db = open_database(dir.path()).await;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (client_id, key, fingerprint, created_at)
+         SELECT id, 'enroll-1', x'00', ? FROM clients WHERE name = 'client-a'",
+    )
+    .bind(clock.now().unix_timestamp())
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+
+    let provider = TestProvider::start(dir.path(), &clock).await;
+    let fields = [("type", "face-recognition"), ("user_authorized", "true")];
+    let (status, created) = provider
+        .post_form(&key, "/v1/enrollments", &fields, Some("enroll-1"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    // And the key now holds that answer.
+    let (status, again) = provider
+        .post_form(&key, "/v1/enrollments", &fields, Some("enroll-1"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    assert_eq!(again["enrollment_id"], created["enrollment_id"]);
+    provider.stop().await;
+}
+
+/// A key in flight for longer than any creating request takes (a store
+/// error that left it behind, the process still running) is taken over by
+/// the next request with it; a younger one is still "in flight" (409).
+#[tokio::test]
+async fn a_key_in_flight_for_too_long_is_taken_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let key = new_client(dir.path(), "client-a").await;
+    let provider = TestProvider::start(dir.path(), &clock).await;
+    let db = open_database(dir.path()).await;
+    sqlx::query(
+        "INSERT INTO idempotency_keys (client_id, key, fingerprint, created_at)
+         SELECT id, 'enroll-2', x'00', ? FROM clients WHERE name = 'client-a'",
+    )
+    .bind(clock.now().unix_timestamp())
+    .execute(&db)
+    .await
+    .unwrap();
+    db.close().await;
+
+    let fields = [("type", "face-recognition"), ("user_authorized", "true")];
+    let (status, body) = provider
+        .post_form(&key, "/v1/enrollments", &fields, Some("enroll-2"))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], 40902, "{body}");
+
+    clock.advance(std::time::Duration::from_mins(2) + std::time::Duration::from_secs(1));
+    let (status, body) = provider
+        .post_form(&key, "/v1/enrollments", &fields, Some("enroll-2"))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    provider.stop().await;
+}
