@@ -19,10 +19,7 @@ pub async fn create_client(data_dir: &Path, name: &str) -> Result<String, Provid
     if !is_valid_client_name(name) {
         return Err(ProviderError::InvalidClientName(name.to_owned()));
     }
-    std::fs::create_dir_all(data_dir).map_err(|source| ProviderError::DataDir {
-        path: data_dir.to_path_buf(),
-        source,
-    })?;
+    crate::data_dir::prepare(data_dir)?;
     let store = Store::open(data_dir).await?;
     let result = insert_client(&store, name).await;
     store.close().await;

@@ -14,6 +14,7 @@
 //! - `processing`: background analysis and decisions (blocklist, similarity).
 //! - `store`: SQLite through sqlx, embedded migrations (`migrations/`).
 //! - `clients`: [`create_client`] and API key checks.
+//! - `data_dir`: the data directory's permissions (0700, files 0600).
 //! - `links`: signed, expiring, single-use upload links.
 //! - `web_tokens` and `jwt`: the web tokens (HS256 JWT) of the page.
 //! - `webhooks`: signed event delivery with retries.
@@ -25,7 +26,9 @@
 //! ## Data directory
 //! Default: `$IDFLOW_PROVIDER_DATA`, else `$XDG_DATA_HOME/idflow/provider`,
 //! else `~/.local/share/idflow/provider` ([`default_data_dir`]); the CLI's
-//! `--data` overrides it. It holds:
+//! `--data` overrides it. Only its owner may read it: the directory is mode
+//! 0700 and its files 0600, tightened at start (with a warning) when they
+//! were looser. It holds:
 //! - `provider.sqlite3` (+ `-wal`, `-shm`): clients (key hashes), enrollments,
 //!   validations, upload links, web tokens, processes, idempotency records,
 //!   webhooks;
@@ -72,6 +75,7 @@ pub mod config;
 pub mod error;
 
 mod clients;
+mod data_dir;
 mod http;
 mod jwt;
 mod links;

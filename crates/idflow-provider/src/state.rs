@@ -65,10 +65,7 @@ impl AppState {
             .public_base_url
             .clone()
             .ok_or(ProviderError::MissingPublicUrl)?;
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| ProviderError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
+        crate::data_dir::prepare(&config.data_dir)?;
         let keys = Keys::load_or_create(&config.data_dir)?;
         let store = Store::open(&config.data_dir).await?;
         let http = reqwest::Client::builder()

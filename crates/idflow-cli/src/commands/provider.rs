@@ -92,6 +92,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
 
 fn create_client(args: &CreateClientArgs) -> anyhow::Result<Outcome> {
     let data_dir = args.data.resolve()?;
+    // The provider warns on stderr when it tightens the data's permissions.
+    super::serve::init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

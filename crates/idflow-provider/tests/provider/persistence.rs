@@ -213,3 +213,40 @@ async fn a_key_in_flight_for_too_long_is_taken_over() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     provider.stop().await;
 }
+
+/// Issue 17: `provider.sqlite3` was created 0644 in a directory others
+/// could list. After a real run every file of the data directory (the
+/// database, its `-wal` and `-shm`, the secret) is 0600 and the directory
+/// 0700, though it was 0755 to begin with.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let clock = ManualClock::starting_now();
+    let key = new_client(dir.path(), "client-a").await;
+    let provider = TestProvider::start(dir.path(), &clock).await;
+    provider.create_enrollment(&key, "someone").await;
+
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(dir.path()), 0o700);
+    let mut files: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .inspect(|path| assert_eq!(mode(path), 0o600, "{}", path.display()))
+        .map(|path| path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            DATABASE_FILE.to_owned(),
+            format!("{DATABASE_FILE}-shm"),
+            format!("{DATABASE_FILE}-wal"),
+            SECRET_FILE.to_owned(),
+        ]
+    );
+    provider.stop().await;
+}
