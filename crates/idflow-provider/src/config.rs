@@ -1,5 +1,6 @@
 //! Provider configuration: where data and models live, lifetimes of links and
-//! tokens, upload limits, webhook retries, and the clock (injectable for tests).
+//! tokens, upload and connection limits, webhook retries, and the clock
+//! (injectable for tests).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -21,6 +22,14 @@ pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_hours(2);
 pub const DEFAULT_UPLOAD_LINK_TTL: Duration = Duration::from_mins(15);
 /// Largest accepted upload body: 10 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+/// A connection that has not sent a whole request head within this time
+/// (from its opening, or since its previous answer) is closed.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request not answered within this time (a body sent too slowly, say)
+/// is answered 408.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_mins(1);
+/// Connections served at once, unless the limit of open files is lower.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
 /// Everything the provider needs to start.
 #[derive(Debug, Clone)]
@@ -37,6 +46,15 @@ pub struct ProviderConfig {
     pub upload_link_ttl: Duration,
     /// Largest accepted image upload, in bytes (larger bodies answer 413).
     pub max_upload_bytes: usize,
+    /// Time a connection has to send a request head (see [`DEFAULT_HEADER_READ_TIMEOUT`]).
+    pub header_read_timeout: Duration,
+    /// Time a request has to be answered (see [`DEFAULT_REQUEST_TIMEOUT`]).
+    pub request_timeout: Duration,
+    /// Most connections served at once; the server uses at most three
+    /// quarters of its open-files limit. At the limit, a new connection
+    /// takes the place of the one idle for longest (one that has not sent a
+    /// request yet first), so slow clients cannot lock others out.
+    pub max_connections: usize,
     /// Number of face-engine workers (each holds its own copy of the models).
     pub workers: usize,
     /// Delivery policy for webhooks.
@@ -55,6 +73,9 @@ impl ProviderConfig {
             token_ttl: DEFAULT_TOKEN_TTL,
             upload_link_ttl: DEFAULT_UPLOAD_LINK_TTL,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             workers: 2,
             webhook_retry: RetryPolicy::default(),
             clock: Clock::system(),

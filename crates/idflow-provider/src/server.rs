@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::config::ProviderConfig;
+use crate::connections::ConnectionLimits;
 use crate::error::ProviderError;
 use crate::http::router;
 use crate::state::{AppState, ProcessedEvent, load_engine};
@@ -34,17 +35,22 @@ pub async fn serve(
     serve_state(listener, state, shutdown).await
 }
 
-/// Serves an already opened [`AppState`] (see [`serve`]).
+/// Serves an already opened [`AppState`] (see [`serve`]) with the limits of
+/// its configuration: header-read and request timeouts, the connection limit.
 pub async fn serve_state(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ProviderError> {
-    let served = axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let config = state.config();
+    let limits = ConnectionLimits {
+        header_read_timeout: config.header_read_timeout,
+        request_timeout: config.request_timeout,
+        max_connections: config.max_connections,
+    };
+    crate::connections::serve(listener, router(state.clone()), limits, shutdown).await;
     state.shutdown().await;
-    served.map_err(ProviderError::Io)
+    Ok(())
 }
 
 /// A provider running in-process; stop it with [`EmbeddedProvider::shutdown`].

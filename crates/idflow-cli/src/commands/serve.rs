@@ -12,6 +12,8 @@
 use std::io::Write as _;
 
 use anyhow::Context as _;
+use std::num::NonZeroUsize;
+
 use idflow_provider::{AppState, ENV_PUBLIC_URL, ProviderConfig};
 use tokio::net::TcpListener;
 use url::Url;
@@ -34,6 +36,11 @@ pub(crate) struct Args {
     /// [default: http://<bound address>].
     #[arg(long, value_name = "URL", env = ENV_PUBLIC_URL)]
     public_url: Option<Url>,
+    /// Most connections served at once, never more than three quarters of
+    /// `ulimit -n`; at the limit a new connection takes the place of the
+    /// one idle for longest [default: 4096].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<NonZeroUsize>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
@@ -59,6 +66,9 @@ async fn serve(args: &Args, mut config: ProviderConfig) -> anyhow::Result<Outcom
     let url = Url::parse(&format!("http://{bound}/"))
         .with_context(|| format!("the bound address {bound} makes no URL"))?;
     config.public_base_url = Some(args.public_url.clone().unwrap_or_else(|| url.clone()));
+    if let Some(max) = args.max_connections {
+        config.max_connections = max.get();
+    }
     // Loads the face models (a missing model names `scripts/setup`) and
     // opens the data directory.
     let state = AppState::open(config)

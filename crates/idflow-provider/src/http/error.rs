@@ -8,19 +8,23 @@
 //! | 40001 | a form field is missing or invalid (`field` names it) |
 //! | 40002 | the request body or query cannot be parsed |
 //! | 40003 | a header is invalid (`field` names it) |
+//! | 40004 | the request is not valid HTTP/1.1 (its head cannot be parsed) |
 //! | 40101 | the `Truora-API-Key` header is missing |
 //! | 40102 | the API key is not valid |
 //! | 40103 | the web token is missing, malformed or not valid |
 //! | 40301 | the upload link signature is not valid |
 //! | 40401 | the record or route does not exist (or belongs to another client) |
 //! | 40501 | the method is not allowed on this route |
+//! | 40801 | the request was not answered within the request timeout (a body sent too slowly) |
 //! | 40901 | the upload link or web token was already used |
 //! | 40902 | the Idempotency-Key was used for a different request, or is in flight |
 //! | 40903 | the record is not in a state that allows this |
 //! | 41001 | the upload link or web token has expired |
 //! | 41301 | the body is larger than the limit |
+//! | 41401 | the request target (path and query) is 64 KiB or longer |
 //! | 41501 | the Content-Type is not accepted here |
 //! | 42201 | the request is well-formed but cannot be carried out (`field` may name the cause) |
+//! | 43101 | the request head is too large (over 96 KiB) or has more than 100 headers |
 //! | 50001 | internal error (details are logged, never returned) |
 
 use axum::Json;
@@ -74,6 +78,46 @@ impl ApiError {
     /// 400: a header is invalid.
     pub fn bad_header(header: &str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, 3, message).with_field(header)
+    }
+
+    /// 400: the request head cannot be parsed (answered for hyper, see
+    /// `connections::auto_errors`).
+    pub fn malformed_request() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            4,
+            "the request is not valid HTTP/1.1: its request line or a header cannot be parsed",
+        )
+    }
+
+    /// 414: the request target is too long (answered for hyper).
+    pub fn uri_too_long() -> Self {
+        Self::new(
+            StatusCode::URI_TOO_LONG,
+            1,
+            "the request target (path and query) is too long: it must be under 64 KiB",
+        )
+    }
+
+    /// 431: the request head is too large (answered for hyper).
+    pub fn headers_too_large() -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            1,
+            "the request head is too large: at most 100 headers and 96 KiB",
+        )
+    }
+
+    /// 408: the request was not answered within `limit`.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            1,
+            format!(
+                "the request was not answered within {} s (was its body sent too slowly?)",
+                limit.as_secs()
+            ),
+        )
     }
 
     pub fn missing_api_key() -> Self {

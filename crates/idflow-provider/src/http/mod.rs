@@ -17,6 +17,9 @@
 //! | `GET /assets/verify.js` | none | the page's script |
 //! | `POST /v1/web/processes` | web token (Bearer) | the page's photo: starts the process |
 //! | `GET /v1/web/processes/{id}` | web token (Bearer) | the page polls the outcome |
+//!
+//! Every request is answered within [`crate::ProviderConfig::request_timeout`]
+//! (else 408, code 40801).
 
 mod api_keys;
 mod enrollments;
@@ -29,7 +32,12 @@ mod validations;
 mod web;
 mod webhooks;
 
+use std::time::Duration;
+
 use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 
 pub use error::ApiError;
@@ -41,6 +49,7 @@ use crate::state::AppState;
 
 /// The provider's routes, ready to serve.
 pub fn router(state: AppState) -> Router {
+    let request_timeout = state.config().request_timeout;
     Router::new()
         .route("/", get(web::page))
         .route("/assets/verify.js", get(web::script))
@@ -67,7 +76,17 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/web/processes/{process_id}", get(web::poll_process))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(request_timeout, time_limit))
         .with_state(state)
+}
+
+/// Answers 408 when the request is not answered within `limit`. Creating
+/// work goes on in its own task (see `idempotency`).
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::request_timeout(limit).into_response(),
+    }
 }
 
 async fn unknown_route() -> ApiError {
@@ -76,4 +95,40 @@ async fn unknown_route() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// A body sent too slowly (or any request not answered in time) gets a
+    /// JSON 408 instead of holding its connection for good.
+    #[tokio::test(start_paused = true)]
+    async fn requests_not_answered_within_the_timeout_get_408() {
+        let app = Router::new()
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_mins(5)).await;
+                    "late"
+                }),
+            )
+            .layer(middleware::from_fn_with_state(
+                Duration::from_mins(1),
+                time_limit,
+            ));
+        let request = Request::get("/slow").body(Body::empty()).unwrap();
+        let started = tokio::time::Instant::now();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(started.elapsed(), Duration::from_mins(1));
+        assert_eq!(response.status(), axum::http::StatusCode::REQUEST_TIMEOUT);
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["code"], 40801, "{body}");
+    }
 }

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod api;
+mod connections;
 mod faces;
 mod persistence;
 mod support;
