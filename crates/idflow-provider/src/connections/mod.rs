@@ -234,8 +234,10 @@ mod tests {
     /// A server of a one-route router on `127.0.0.1:0`; stops when the
     /// sender is dropped.
     async fn start(limits: ConnectionLimits) -> (SocketAddr, oneshot::Sender<()>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("loopback I/O works");
+        let addr = listener.local_addr().expect("loopback I/O works");
         let router = Router::new().route("/", get(|| async { "hello" }));
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(serve(listener, router, limits, async move {
@@ -248,11 +250,11 @@ mod tests {
     async fn half_open(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
         let mut streams = Vec::with_capacity(count);
         for _ in 0..count {
-            let mut stream = TcpStream::connect(addr).await.unwrap();
+            let mut stream = TcpStream::connect(addr).await.expect("loopback I/O works");
             stream
                 .write_all(b"GET / HTTP/1.1\r\nHost: slow\r\nX-Never: ends")
                 .await
-                .unwrap();
+                .expect("loopback I/O works");
             streams.push(stream);
         }
         streams
@@ -260,13 +262,16 @@ mod tests {
 
     /// A whole request; the status line of its answer.
     async fn status_line(addr: SocketAddr) -> String {
-        let mut stream = TcpStream::connect(addr).await.unwrap();
+        let mut stream = TcpStream::connect(addr).await.expect("loopback I/O works");
         stream
             .write_all(b"GET / HTTP/1.1\r\nHost: normal\r\nConnection: close\r\n\r\n")
             .await
-            .unwrap();
+            .expect("loopback I/O works");
         let mut answer = String::new();
-        stream.read_to_string(&mut answer).await.unwrap();
+        stream
+            .read_to_string(&mut answer)
+            .await
+            .expect("loopback I/O works");
         answer.lines().next().unwrap_or_default().to_owned()
     }
 

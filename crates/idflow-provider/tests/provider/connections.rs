@@ -57,7 +57,9 @@ async fn requests_refused_before_any_handler_get_the_json_error_shape() {
     assert_error(status, &body, StatusCode::URI_TOO_LONG, None);
     assert_eq!(body["code"], 41401, "{body}");
 
-    let many_headers: String = (0..101).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many_headers = (0..101).fold(String::new(), |headers, i| {
+        headers + &format!("X-H{i}: v\r\n")
+    });
     let request = format!("GET / HTTP/1.1\r\nHost: x\r\n{many_headers}\r\n");
     let (status, body) = raw(&provider, request.as_bytes()).await;
     assert_error(
