@@ -889,12 +889,11 @@ pub(crate) fn binop_alloc_estimate(op: &str, lhs: &Value, rhs: &Value) -> u64 {
                 // idflow patch: repeating a list is lazy, but whatever reads
                 // the result (`in`, `~`, comparisons, filters, and constant
                 // folding at compile time, which has no fuel at all) visits
-                // every item, so it costs what a tuple's repetition costs.
-                // Unpatched, `5 in ([1] * 99999999)` folded for a minute and
-                // `'' ~ ([[1] * 99999999] * 99999999)` never ended.
-                (repeated.len().unwrap_or(0) as u64)
-                    .saturating_mul(n)
-                    .saturating_mul(SLOT_COST)
+                // every item, nested lists and strings included, so it costs
+                // what all those items cost. Unpatched, `5 in ([1] *
+                // 99999999)` folded for a minute and `'' ~ ([[1] * 99999] *
+                // 99999)` never ended.
+                deep_cost(repeated, REPEAT_COST_CAP).saturating_mul(n)
             }
         }
         "add" | "string_concat" => match (str_len(lhs), str_len(rhs)) {
@@ -908,6 +907,50 @@ pub(crate) fn binop_alloc_estimate(op: &str, lhs: &Value, rhs: &Value) -> u64 {
         },
         _ => 0,
     }
+}
+
+/// idflow patch: [`deep_cost`] stops counting here (far above any fuel
+/// budget), so estimating never takes long.
+const REPEAT_COST_CAP: u64 = 1 << 26;
+
+/// idflow patch: what visiting every item of `value` costs, in fuel units:
+/// a slot per item and the bytes of its strings, nested containers
+/// included; counted up to `cap`.
+fn deep_cost(value: &Value, cap: u64) -> u64 {
+    let mut total = 0u64;
+    let mut pending = vec![value.clone()];
+    while let Some(value) = pending.pop() {
+        match value.0 {
+            ValueRepr::String(ref s, _) => total = total.saturating_add(s.len() as u64),
+            ValueRepr::SmallStr(ref s) => total = total.saturating_add(s.as_str().len() as u64),
+            ValueRepr::Bytes(ref b) => total = total.saturating_add(b.len() as u64),
+            ValueRepr::Object(ref obj)
+                if matches!(
+                    obj.repr(),
+                    ObjectRepr::Seq | ObjectRepr::Iterable | ObjectRepr::Map
+                ) =>
+            {
+                let is_map = obj.repr() == ObjectRepr::Map;
+                for item in obj.try_iter().into_iter().flatten() {
+                    total = total.saturating_add(SLOT_COST);
+                    if is_map {
+                        if let Some(mapped) = obj.get_value(&item) {
+                            pending.push(mapped);
+                        }
+                    }
+                    pending.push(item);
+                    if total >= cap {
+                        return cap;
+                    }
+                }
+            }
+            _ => {}
+        }
+        if total >= cap {
+            return cap;
+        }
+    }
+    total
 }
 
 /// The cost of a slot in a list for the purpose of fuel and size estimates.
