@@ -380,13 +380,6 @@ impl ExprEngine {
             return Ok(found);
         }
         let expression = self.compile(source).map_err(|error| syntax_error(&error))?;
-        // minijinja forgets what a slice is taken of: `x[1:]` reads nothing,
-        // it says. The same expression with slices written as subscripts
-        // reads the same names, and it knows those.
-        let expression = match slices_as_subscripts(source) {
-            Some(rewritten) => self.compile(&rewritten).unwrap_or(expression),
-            None => expression,
-        };
         let found: BTreeSet<String> = expression.undeclared_variables(true).into_iter().collect();
         if let Ok(mut known) = self.references.write() {
             if known.len() >= CACHE_LIMIT {
@@ -517,75 +510,6 @@ pub(crate) fn simple_path(source: &str) -> Option<&str> {
             && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     };
     (identifier(first) && !KEYWORDS.contains(&first) && parts.all(identifier)).then_some(path)
-}
-
-/// `source` with every slice `a[b:c:d]` written as the subscript
-/// `a[[b, c, d]]` (an empty bound as `none`), when it has slices: the same
-/// names, read in a way minijinja's `undeclared_variables` sees. Only for
-/// listing references; it does not mean the same.
-fn slices_as_subscripts(source: &str) -> Option<String> {
-    let bytes = source.as_bytes();
-    // The open brackets: which one, where, and the colons directly in it.
-    let mut open: Vec<(u8, usize, Vec<usize>)> = Vec::new();
-    let mut slices: Vec<(usize, Vec<usize>, usize)> = Vec::new();
-    let mut quote: Option<u8> = None;
-    let mut at = 0;
-    while at < bytes.len() {
-        let byte = bytes[at];
-        match quote {
-            Some(_) if byte == b'\\' => at += 1,
-            Some(q) if byte == q => quote = None,
-            Some(_) => {}
-            None => match byte {
-                b'\'' | b'"' => quote = Some(byte),
-                b'[' | b'(' | b'{' => open.push((byte, at, Vec::new())),
-                b':' => {
-                    if let Some((b'[', _, colons)) = open.last_mut() {
-                        colons.push(at);
-                    }
-                }
-                b']' | b')' | b'}' => {
-                    if let Some((b'[', start, colons)) = open.pop()
-                        && byte == b']'
-                        && !colons.is_empty()
-                    {
-                        slices.push((start, colons, at));
-                    }
-                }
-                _ => {}
-            },
-        }
-        at += 1;
-    }
-    if slices.is_empty() {
-        return None;
-    }
-    // (where, how many bytes replaced, by what); insertions sort first.
-    let mut edits: Vec<(usize, usize, &str)> = Vec::new();
-    for (start, colons, end) in &slices {
-        edits.push((*start, 1, "[["));
-        edits.push((*end, 1, "]]"));
-        let bounds: Vec<usize> = std::iter::once(*start)
-            .chain(colons.iter().copied())
-            .chain(std::iter::once(*end))
-            .collect();
-        for pair in bounds.windows(2) {
-            if source[pair[0] + 1..pair[1]].trim().is_empty() {
-                edits.push((pair[0] + 1, 0, "none"));
-            }
-        }
-        edits.extend(colons.iter().map(|&colon| (colon, 1, ",")));
-    }
-    edits.sort_unstable();
-    let mut rewritten = String::with_capacity(source.len() + 8 * slices.len());
-    let mut copied = 0;
-    for (position, replaced, by) in edits {
-        rewritten.push_str(&source[copied..position]);
-        rewritten.push_str(by);
-        copied = position + replaced;
-    }
-    rewritten.push_str(&source[copied..]);
-    Some(rewritten)
 }
 
 fn syntax_error(error: &minijinja::Error) -> SyntaxError {
@@ -730,12 +654,6 @@ mod tests {
             let refs = engine.references(source).unwrap();
             assert!(refs.contains(read), "{source}: {refs:?}");
         }
-        assert_eq!(
-            slices_as_subscripts("a[1:] ~ b[:2:] ~ c[':']").as_deref(),
-            Some("a[[1,none]] ~ b[[none,2,none]] ~ c[':']")
-        );
-        assert_eq!(slices_as_subscripts("{'a': [1]}"), None);
-        // A slice that does not parse still does not parse.
         assert!(engine.references("x[1:2:3:4]").is_err());
     }
 
