@@ -133,7 +133,10 @@ fn schema_and_steps_describe_the_registered_step_types() {
         human.contains("      file_upload_link (required, credential): "),
         "{human}"
     );
-    assert!(human.contains("      verification_url (sensitive): "), "{human}");
+    assert!(
+        human.contains("      verification_url (sensitive): "),
+        "{human}"
+    );
 }
 
 #[test]
