@@ -65,6 +65,9 @@ pub mod reason {
     pub const SIMILARITY_THRESHOLD_NOT_PASSED: &str = "similarity_threshold_not_passed";
     /// The validation's photo did not arrive before its timeout.
     pub const VALIDATION_EXPIRED: &str = "validation_expired";
+    /// The enrollment's upload link expired before a photo was sent to it
+    /// (*inferred*: the contract publishes no reason for this case).
+    pub const UPLOAD_LINK_EXPIRED: &str = "upload_link_expired";
     /// The account had no successful enrollment left when the photo was processed.
     pub const ENROLLMENT_NOT_FOUND: &str = "enrollment_not_found";
     /// The face engine failed (the cause is logged).

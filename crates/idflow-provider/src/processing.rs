@@ -1,6 +1,9 @@
 //! Background processing of uploaded photos, off the request path: analyse
 //! with the face engine, search the blocklist, compare with the enrolled
 //! face, store the outcome, forget the photo, notify and send webhooks.
+//! Also the end of enrollments whose photo never came: once their upload
+//! link has expired unused they fail with `upload_link_expired` (when they
+//! are read, and in a sweep every minute), so status gates stop waiting.
 //!
 //! Decisions:
 //! - An enrollment succeeds when one face (the largest, if several) gives an
@@ -15,7 +18,9 @@ use idflow_vision::{
 
 use crate::model::{EnrollmentType, Status, TargetKind, reason};
 use crate::state::{AppState, ProcessedEvent};
-use crate::store::{AccountReference, EnrollmentOutcome, PendingImage, ValidationOutcome};
+use crate::store::{
+    AccountReference, EnrollmentOutcome, ExpiryScope, PendingImage, ValidationOutcome,
+};
 use crate::{views, webhooks};
 
 /// Queues the photos left unprocessed by a previous run.
@@ -31,6 +36,58 @@ pub(crate) async fn resume_pending(state: &AppState) -> Result<(), sqlx::Error> 
         submit(state, image);
     }
     Ok(())
+}
+
+/// How often enrollments whose upload link expired are looked for.
+const EXPIRY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_mins(1);
+
+/// Ends the enrollments in `scope` whose upload link expired before a photo
+/// came (`failure`, `upload_link_expired`), with their notifications and
+/// `enrollment.failed` webhooks.
+pub(crate) async fn end_expired_enrollments(
+    state: &AppState,
+    scope: ExpiryScope<'_>,
+) -> Result<(), sqlx::Error> {
+    let ended = state
+        .store()
+        .end_expired_enrollments(scope, state.now())
+        .await?;
+    for row in ended {
+        tracing::info!(
+            id = row.id,
+            "enrollment ended: its upload link expired unused"
+        );
+        webhooks::emit(
+            state,
+            &row.client_id,
+            "enrollment.failed",
+            views::enrollment(&row, None),
+        );
+        state.notify_processed(ProcessedEvent {
+            kind: TargetKind::Enrollment,
+            id: row.id,
+            status: Status::Failure,
+            reason: Some(reason::UPLOAD_LINK_EXPIRED.to_owned()),
+        });
+    }
+    Ok(())
+}
+
+/// Ends expired enrollments every minute until the provider stops.
+pub(crate) fn sweep_expired_enrollments(state: &AppState) {
+    let task_state = state.clone();
+    state.spawn(async move {
+        let mut ticks = tokio::time::interval(EXPIRY_SWEEP_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = task_state.stopping().cancelled() => return,
+            }
+            if let Err(error) = end_expired_enrollments(&task_state, ExpiryScope::All).await {
+                tracing::error!(%error, "could not end enrollments whose upload link expired");
+            }
+        }
+    });
 }
 
 /// Processes a received photo in the background.

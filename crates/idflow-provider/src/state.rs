@@ -95,6 +95,7 @@ impl AppState {
             );
         }
         crate::processing::resume_pending(&state).await?;
+        crate::processing::sweep_expired_enrollments(&state);
         Ok(state)
     }
 

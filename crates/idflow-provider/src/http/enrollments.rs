@@ -1,4 +1,6 @@
 //! Enrollments: create (with its upload link), read, delete, list an account's.
+//! Reading ends an enrollment whose upload link expired unused
+//! (`upload_link_expired`, see `processing`).
 
 use axum::Json;
 use axum::extract::State;
@@ -11,8 +13,9 @@ use super::extract::{Client, Form, PathParams};
 use super::idempotency::Creation;
 use crate::links;
 use crate::model::{EnrollmentType, is_valid_account_id, new_id, prefix};
+use crate::processing;
 use crate::state::AppState;
-use crate::store::NewEnrollment;
+use crate::store::{ExpiryScope, NewEnrollment};
 use crate::views;
 
 /// Countries accepted for blocklist (`face-search`) enrollments.
@@ -129,6 +132,11 @@ pub(crate) async fn read(
     client: Client,
     PathParams(id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let scope = ExpiryScope::Enrollment {
+        client_id: &client.id,
+        id: &id,
+    };
+    processing::end_expired_enrollments(&state, scope).await?;
     let row = found(
         state.store().enrollment(&client.id, &id).await,
         "enrollment",
@@ -154,6 +162,11 @@ pub(crate) async fn list_for_account(
     client: Client,
     PathParams(account_id): PathParams<String>,
 ) -> Result<Json<Value>, ApiError> {
+    let scope = ExpiryScope::Account {
+        client_id: &client.id,
+        account_id: &account_id,
+    };
+    processing::end_expired_enrollments(&state, scope).await?;
     let rows = state
         .store()
         .account_enrollments(&client.id, &account_id)

@@ -49,6 +49,20 @@ pub(crate) struct EnrollmentOutcome<'a> {
     pub(crate) faces_seen: Option<i64>,
 }
 
+/// Which pending enrollments to end when their upload link has expired.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ExpiryScope<'a> {
+    /// One enrollment of a client.
+    Enrollment { client_id: &'a str, id: &'a str },
+    /// The enrollments of a client's account.
+    Account {
+        client_id: &'a str,
+        account_id: &'a str,
+    },
+    /// Every enrollment.
+    All,
+}
+
 /// What an account offers as the reference for a validation.
 #[derive(Debug)]
 pub(crate) enum AccountReference {
@@ -167,6 +181,40 @@ impl Store {
         .bind(now)
         .bind(id);
         self.finish_target(update, TargetKind::Enrollment, id).await
+    }
+
+    /// Ends the enrollments in `scope` still waiting for a photo whose
+    /// upload link expired unused: `failure`, reason `upload_link_expired`.
+    /// Returns the records ended.
+    pub(crate) async fn end_expired_enrollments(
+        &self,
+        scope: ExpiryScope<'_>,
+        now: i64,
+    ) -> Result<Vec<EnrollmentRow>, sqlx::Error> {
+        let (client_id, id, account_id) = match scope {
+            ExpiryScope::Enrollment { client_id, id } => (Some(client_id), Some(id), None),
+            ExpiryScope::Account {
+                client_id,
+                account_id,
+            } => (Some(client_id), None, Some(account_id)),
+            ExpiryScope::All => (None, None, None),
+        };
+        sqlx::query_as(concat!(
+            "UPDATE enrollments SET status = 'failure', reason = 'upload_link_expired', updated_at = ?1
+             WHERE status = 'pending' AND reason = 'waiting_file_upload'
+               AND (?2 IS NULL OR client_id = ?2) AND (?3 IS NULL OR id = ?3)
+               AND (?4 IS NULL OR account_id = ?4)
+               AND id IN (SELECT target_id FROM upload_links
+                          WHERE target_kind = 'enrollment' AND used_at IS NULL AND expires_at <= ?1)
+             RETURNING ",
+            columns!()
+        ))
+        .bind(now)
+        .bind(client_id)
+        .bind(id)
+        .bind(account_id)
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// Embeddings of the client's blocklist (successful face-search enrollments).

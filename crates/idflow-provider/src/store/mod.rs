@@ -19,7 +19,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::error::ProviderError;
 
-pub(crate) use enrollments::{AccountReference, EnrollmentOutcome, EnrollmentRow, NewEnrollment};
+pub(crate) use enrollments::{
+    AccountReference, EnrollmentOutcome, EnrollmentRow, ExpiryScope, NewEnrollment,
+};
 pub(crate) use idempotency::IdempotencyBegin;
 pub(crate) use uploads::{LinkUse, NewLink, PendingImage};
 pub(crate) use validations::{NewValidation, ValidationOutcome, ValidationRow};

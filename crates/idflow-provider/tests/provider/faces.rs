@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::support::{
     TINY_GIF, TestProvider, assert_error, engine, obama_enrolled, photo, png_bomb,
-    two_client_provider,
+    two_client_provider, wait_processed,
 };
 
 #[tokio::test]
@@ -241,6 +241,44 @@ async fn a_validation_whose_photo_never_comes_expires() {
     assert_eq!(expired["validation_status"], "failure", "{expired}");
     assert_eq!(expired["declined_reason"], "validation_expired");
     let (status, body) = p.upload(link, photo("obama2.jpg"), "image/jpeg").await;
+    assert_error(status, &body, StatusCode::GONE, None);
+    p.stop().await;
+}
+
+/// Issue 17: an enrollment whose upload link expired stayed `pending`
+/// forever, so status gates waited until their own timeout. Once the link
+/// has expired unused, the enrollment fails with `upload_link_expired`
+/// (read alone or with its account), and the link answers 410.
+#[tokio::test]
+async fn an_enrollment_whose_photo_never_comes_fails_when_its_link_expires() {
+    let (_dir, p, key, key_b) = two_client_provider().await;
+    let (id, link) = p.create_enrollment(&key, "late").await;
+    let (other_id, _) = p.create_enrollment(&key, "late").await;
+    // Just before the link expires: still waiting.
+    p.clock
+        .advance(idflow_provider::DEFAULT_UPLOAD_LINK_TTL - Duration::from_secs(1));
+    let (_, pending) = p.get(&key, &format!("/v1/enrollments/{id}")).await;
+    assert_eq!(pending["status"], "pending", "{pending}");
+    assert_eq!(pending["reason"], "waiting_file_upload");
+
+    p.clock.advance(Duration::from_secs(1));
+    let mut events = p.subscribe();
+    let (_, ended) = p.get(&key, &format!("/v1/enrollments/{id}")).await;
+    assert_eq!(ended["status"], "failure", "{ended}");
+    assert_eq!(ended["reason"], "upload_link_expired");
+    assert!(ended["update_date"].is_string(), "{ended}");
+    let event = wait_processed(&mut events, &id).await;
+    assert_eq!(event.reason.as_deref(), Some("upload_link_expired"));
+    // Another client reading the id changes nothing and learns nothing.
+    let (status, body) = p.get(&key_b, &format!("/v1/enrollments/{other_id}")).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, None);
+    // The account's list ends the other one too.
+    let (_, account) = p.get(&key, "/v1/accounts/late/enrollments").await;
+    for enrollment in account["enrollments"].as_array().unwrap() {
+        assert_eq!(enrollment["status"], "failure", "{enrollment}");
+        assert_eq!(enrollment["reason"], "upload_link_expired");
+    }
+    let (status, body) = p.upload(&link, photo("obama.jpg"), "image/jpeg").await;
     assert_error(status, &body, StatusCode::GONE, None);
     p.stop().await;
 }
