@@ -9,6 +9,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use url::Url;
 
+use crate::webhook_targets::WebhookTargets;
+
 /// Environment variable the CLI reads for the data directory (`--data` overrides it).
 pub const ENV_DATA_DIR: &str = "IDFLOW_PROVIDER_DATA";
 /// Environment variable the CLI reads for the face models directory.
@@ -59,6 +61,8 @@ pub struct ProviderConfig {
     pub workers: usize,
     /// Delivery policy for webhooks.
     pub webhook_retry: RetryPolicy,
+    /// Where webhooks may be sent: by default public addresses only.
+    pub webhook_targets: WebhookTargets,
     /// Source of "now" for expiries; tests inject a [`ManualClock`].
     pub clock: Clock,
 }
@@ -78,6 +82,7 @@ impl ProviderConfig {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             workers: 2,
             webhook_retry: RetryPolicy::default(),
+            webhook_targets: WebhookTargets::default(),
             clock: Clock::system(),
         }
     }

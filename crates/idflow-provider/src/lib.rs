@@ -17,7 +17,9 @@
 //! - `data_dir`: the data directory's permissions (0700, files 0600).
 //! - `links`: signed, expiring, single-use upload links.
 //! - `web_tokens` and `jwt`: the web tokens (HS256 JWT) of the page.
-//! - `webhooks`: signed event delivery with retries.
+//! - `webhooks`: signed event delivery with retries; `webhook_targets`:
+//!   where webhooks may go ([`WebhookTargets`]: no credentials in URLs, no
+//!   private addresses unless allowed, checked again at each delivery).
 //! - `views`: the JSON shape of each record.
 //! - `model`: statuses, reasons, id prefixes; `secrets`: the installation
 //!   secret, hashing and constant-time comparison.
@@ -112,6 +114,7 @@ mod state;
 mod store;
 mod views;
 mod web_tokens;
+mod webhook_targets;
 mod webhooks;
 
 pub use clients::create_client;
@@ -130,3 +133,4 @@ pub use server::{
 };
 pub use state::{AppState, ProcessedEvent, load_engine};
 pub use store::DATABASE_FILE;
+pub use webhook_targets::WebhookTargets;

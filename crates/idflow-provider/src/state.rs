@@ -15,6 +15,7 @@ use crate::error::ProviderError;
 use crate::model::{Status, TargetKind};
 use crate::secrets::Keys;
 use crate::store::Store;
+use crate::webhook_targets::PublicOnlyResolver;
 
 /// A record whose photo was processed (sent once its outcome is stored).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,10 @@ struct Inner {
     keys: Keys,
     client_keys: ClientKeys,
     engine: Arc<FaceEngine>,
+    /// Webhook deliveries that may go to any address.
     http: reqwest::Client,
+    /// Webhook deliveries that may go to public addresses only.
+    public_http: reqwest::Client,
     processed: broadcast::Sender<ProcessedEvent>,
     tasks: TaskTracker,
     stopping: CancellationToken,
@@ -72,6 +76,11 @@ impl AppState {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|error| ProviderError::HttpClient(error.to_string()))?;
+        let public_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(Arc::new(PublicOnlyResolver))
+            .build()
+            .map_err(|error| ProviderError::HttpClient(error.to_string()))?;
         let (processed, _) = broadcast::channel(1024);
         let state = Self {
             inner: Arc::new(Inner {
@@ -82,6 +91,7 @@ impl AppState {
                 client_keys: ClientKeys::default(),
                 engine,
                 http,
+                public_http,
                 processed,
                 tasks: TaskTracker::new(),
                 stopping: CancellationToken::new(),
@@ -139,8 +149,14 @@ impl AppState {
         &self.inner.engine
     }
 
-    pub(crate) fn http(&self) -> &reqwest::Client {
-        &self.inner.http
+    /// The HTTP client for webhook deliveries to `url`: one that connects
+    /// only to public addresses unless the configuration allows any for it.
+    pub(crate) fn webhook_client(&self, url: &Url) -> &reqwest::Client {
+        if self.inner.config.webhook_targets.allows_any_address(url) {
+            &self.inner.http
+        } else {
+            &self.inner.public_http
+        }
     }
 
     pub(crate) fn now(&self) -> i64 {

@@ -6,7 +6,8 @@
 //! ([`crate::RetryPolicy`]); retries stop when the provider shuts down.
 //!
 //! Events: `enrollment.succeeded`, `enrollment.failed`, `process.succeeded`,
-//! `process.failed`.
+//! `process.failed`. Each delivery checks its target again
+//! ([`crate::WebhookTargets`]).
 
 use axum::http::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -15,6 +16,16 @@ use crate::jwt;
 use crate::model::{new_id, prefix};
 use crate::state::AppState;
 use crate::store::WebhookRow;
+use crate::webhook_targets::is_public;
+
+/// The address written in `url`, if its host is one.
+fn ip_of(url: &url::Url) -> Option<std::net::IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(ip.into()),
+        url::Host::Ipv6(ip) => Some(ip.into()),
+        url::Host::Domain(_) => None,
+    }
+}
 
 /// Sends `event` with `data` to the client's webhooks, in the background.
 pub(crate) fn emit(state: &AppState, client_id: &str, event: &'static str, data: Value) {
@@ -45,6 +56,28 @@ pub(crate) fn emit(state: &AppState, client_id: &str, event: &'static str, data:
 }
 
 async fn deliver(state: &AppState, hook: &WebhookRow, event: &str, claims: &Value) {
+    let Ok(url) = url::Url::parse(&hook.url) else {
+        tracing::error!(
+            webhook = hook.id,
+            event,
+            "a stored webhook URL is invalid; not sent"
+        );
+        return;
+    };
+    // Checked again at each delivery: the operator's settings may have
+    // changed, and names are resolved to public addresses only.
+    let client = state.webhook_client(&url);
+    if let Some(ip) = ip_of(&url)
+        && !state.config().webhook_targets.allows_any_address(&url)
+        && !is_public(ip)
+    {
+        tracing::warn!(
+            webhook = hook.id,
+            event,
+            "webhook not sent: its address is not public and private webhooks are not allowed"
+        );
+        return;
+    }
     let body = jwt::sign(hook.secret.as_bytes(), claims);
     let policy = state.config().webhook_retry;
     for attempt in 1..=policy.attempts.max(1) {
@@ -57,9 +90,8 @@ async fn deliver(state: &AppState, hook: &WebhookRow, event: &str, claims: &Valu
                 }
             }
         }
-        let sent = state
-            .http()
-            .post(&hook.url)
+        let sent = client
+            .post(url.clone())
             .header(CONTENT_TYPE, "application/jwt")
             .timeout(policy.request_timeout)
             .body(body.clone())

@@ -41,6 +41,14 @@ pub(crate) struct Args {
     /// one idle for longest [default: 4096].
     #[arg(long, value_name = "N")]
     max_connections: Option<NonZeroUsize>,
+    /// Let webhooks reach loopback, private and link-local addresses (by
+    /// default they may reach public addresses only).
+    #[arg(long)]
+    allow_private_webhooks: bool,
+    /// A URL prefix webhooks may reach whatever its address, such as an
+    /// idflow server's own hook address (repeatable).
+    #[arg(long, value_name = "URL")]
+    allow_webhook_url: Vec<Url>,
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
@@ -69,6 +77,11 @@ async fn serve(args: &Args, mut config: ProviderConfig) -> anyhow::Result<Outcom
     if let Some(max) = args.max_connections {
         config.max_connections = max.get();
     }
+    config.webhook_targets.allow_private = args.allow_private_webhooks;
+    config
+        .webhook_targets
+        .allowed
+        .clone_from(&args.allow_webhook_url);
     // Loads the face models (a missing model names `scripts/setup`) and
     // opens the data directory.
     let state = AppState::open(config)

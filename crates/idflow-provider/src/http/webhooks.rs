@@ -1,5 +1,8 @@
 //! Webhook registration: `POST /v1/webhooks` (`url`), list, delete. The
 //! secret that signs the events is shown once, in the creating response.
+//! A URL with credentials answers 400; one that reaches a non-public
+//! address (unless the operator allows it) or does not resolve, 422
+//! ([`crate::WebhookTargets`]). URLs are never shown with credentials.
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +17,7 @@ use crate::model::{new_id, prefix, rfc3339};
 use crate::secrets::random_hex;
 use crate::state::AppState;
 use crate::store::WebhookRow;
+use crate::webhook_targets::{TargetRefusal, without_credentials};
 
 pub(crate) async fn create(State(state): State<AppState>, creation: Creation) -> Response {
     creation
@@ -28,7 +32,7 @@ pub(crate) async fn create(State(state): State<AppState>, creation: Creation) ->
 fn view(row: &WebhookRow) -> Value {
     json!({
         "webhook_id": row.id,
-        "url": row.url,
+        "url": without_credentials(&row.url),
         "creation_date": rfc3339(row.created_at),
     })
 }
@@ -47,6 +51,13 @@ async fn create_webhook(
             ));
         }
     };
+    match state.config().webhook_targets.check(&url).await {
+        Ok(()) => {}
+        Err(refusal @ TargetRefusal::Credentials) => {
+            return Err(ApiError::bad_field("url", refusal.to_string()));
+        }
+        Err(refusal) => return Err(ApiError::unprocessable_field("url", refusal.to_string())),
+    }
     let row = WebhookRow {
         id: new_id(prefix::WEBHOOK),
         url: url.to_string(),

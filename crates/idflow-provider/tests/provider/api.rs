@@ -522,3 +522,44 @@ async fn webhooks_are_registered_listed_and_deleted_per_client() {
     assert_eq!(list["webhooks"], Value::Array(vec![]));
     p.stop().await;
 }
+
+/// Issue 17: webhook URLs accepted `user:pass@` credentials (and listed them
+/// back) and any loopback or private host. Credentials are refused (400,
+/// not echoed); non-public addresses too (422) unless the operator allows
+/// them, as for the idflow server's own hook address (an allowed prefix).
+#[tokio::test]
+async fn webhook_urls_with_credentials_or_private_hosts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = idflow_provider::ManualClock::starting_now();
+    let key = crate::support::new_client(dir.path(), "client-a").await;
+    let mut config = crate::support::config(dir.path(), &clock);
+    config.webhook_targets = idflow_provider::WebhookTargets {
+        allow_private: false,
+        allowed: vec!["http://127.0.0.1:9/api/v1/hooks/".parse().unwrap()],
+    };
+    let p = crate::support::TestProvider::start_with(config, &clock).await;
+    let register = |url: &'static str| p.post_form(&key, "/v1/webhooks", &[("url", url)], None);
+
+    let (status, body) = register("https://user:s3cr3t-pw@hooks.example.com/in").await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, Some("url"));
+    assert!(!body.to_string().contains("s3cr3t-pw"), "{body}");
+    for private in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/hook",
+        "http://[::1]:9/hook",
+        "http://10.0.0.7/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:9/api/v1/hooksmith",
+    ] {
+        let (status, body) = register(private).await;
+        assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, Some("url"));
+    }
+    let (status, body) = register("http://127.0.0.1:9/api/v1/hooks/truora").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, list) = p.get(&key, "/v1/webhooks").await;
+    assert_eq!(
+        list["webhooks"][0]["url"],
+        "http://127.0.0.1:9/api/v1/hooks/truora"
+    );
+    p.stop().await;
+}
