@@ -538,7 +538,10 @@ async fn webhook_urls_with_credentials_or_private_hosts_are_refused() {
         allowed: vec!["http://127.0.0.1:9/api/v1/hooks/".parse().unwrap()],
     };
     let p = crate::support::TestProvider::start_with(config, &clock).await;
-    let register = |url: &'static str| p.post_form(&key, "/v1/webhooks", &[("url", url)], None);
+    let register = async |url: &str| {
+        p.post_form(&key, "/v1/webhooks", &[("url", url)], None)
+            .await
+    };
 
     let (status, body) = register("https://user:s3cr3t-pw@hooks.example.com/in").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, Some("url"));

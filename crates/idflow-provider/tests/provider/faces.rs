@@ -255,8 +255,11 @@ async fn an_enrollment_whose_photo_never_comes_fails_when_its_link_expires() {
     let (id, link) = p.create_enrollment(&key, "late").await;
     let (other_id, _) = p.create_enrollment(&key, "late").await;
     // Just before the link expires: still waiting.
-    p.clock
-        .advance(idflow_provider::DEFAULT_UPLOAD_LINK_TTL - Duration::from_secs(1));
+    p.clock.advance(
+        idflow_provider::DEFAULT_UPLOAD_LINK_TTL
+            .checked_sub(Duration::from_secs(1))
+            .unwrap(),
+    );
     let (_, pending) = p.get(&key, &format!("/v1/enrollments/{id}")).await;
     assert_eq!(pending["status"], "pending", "{pending}");
     assert_eq!(pending["reason"], "waiting_file_upload");
