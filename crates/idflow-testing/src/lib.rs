@@ -18,6 +18,8 @@
 //! - [`expect`]: expectations checked against a trace.
 //! - [`snapshot`]: traces kept in insta `.snap` files.
 //! - [`coverage`]: steps and `if` branches no case reached.
+//! - [`export`]: a recorded run (its events) turned into a test case, with
+//!   credentials replaced by placeholders.
 //! - [`suite`]: finding test files and running them all.
 //! - [`report`]: the results for people, as JSON, and as JUnit XML.
 //! - [`schema`]: the JSON Schema of the test-file format, for editors.
@@ -25,6 +27,7 @@
 pub mod case;
 pub mod coverage;
 pub mod expect;
+pub mod export;
 pub mod load;
 pub mod report;
 pub mod schema;

@@ -492,3 +492,124 @@ fn test_files_are_found_in_folders() {
         ]
     );
 }
+
+/// Runs `events` (a recorded run of the workflow in `project`) through the
+/// exporter and then as a test.
+fn export_and_run(project: &Project, events: &[idflow_engine::run::Event]) -> SuiteReport {
+    let registry = registry();
+    let source =
+        idflow_engine::validate::read_source(&project.path("flow.yaml")).expect("workflow");
+    let validated = idflow_engine::validate::validate(
+        source,
+        &registry,
+        &idflow_engine::expr::ExprEngine::new(),
+    );
+    let workflow = std::sync::Arc::new(validated.workflow.expect("a valid workflow"));
+    let case = idflow_testing::export::case_from_events(&workflow, &registry, events, "recorded")
+        .expect("a finished run");
+    let text = idflow_testing::export::test_file("flow.yaml", "recorded", &case);
+    assert!(
+        !text.contains("secret-link"),
+        "a credential was exported:\n{text}"
+    );
+    assert!(
+        text.contains("placeholder-enroll-file_upload_link"),
+        "{text}"
+    );
+    project.write("flow.test.yaml", &text);
+    project.run()
+}
+
+#[test]
+fn a_recorded_run_becomes_a_test_that_passes_and_fails_when_the_outcome_logic_changes() {
+    // Record a run: the simulator feeds the engine's machine the same
+    // events a real run logs, and keeps them.
+    let tests = format!("workflow: flow.yaml\ncases:\n  blocklisted:{MOCKS}");
+    let project = Project::new(ENROLLMENT, &tests);
+    let registry = registry();
+    let source = idflow_engine::validate::read_source(&project.path("flow.yaml")).unwrap();
+    let engine = std::sync::Arc::new(idflow_engine::expr::ExprEngine::new());
+    let workflow = idflow_engine::validate::validate(source, &registry, &engine)
+        .workflow
+        .unwrap();
+    let subject =
+        idflow_testing::simulate::Subject::new(std::sync::Arc::new(workflow), &registry, engine);
+    let file = idflow_testing::load::read(
+        &idflow_engine::validate::read_source(&project.path("flow.test.yaml")).unwrap(),
+        project.dir.path(),
+    )
+    .unwrap();
+    let run = idflow_testing::simulate::Simulator::new()
+        .unwrap()
+        .run(&subject, &file.cases[0], project.dir.path(), &registry)
+        .unwrap();
+
+    let report = export_and_run(&project, &run.events);
+    let case = only_case(&report);
+    assert_eq!(case.status, CaseStatus::Passed, "{:?}", case.mismatches);
+    let trace = case.trace.as_ref().unwrap();
+    assert_eq!(trace.outputs["outcome"], "blocklisted");
+    assert_eq!(trace.steps["enroll"].attempt_count(), 2);
+    assert_eq!(
+        trace.steps["upload"].attempts[0].result,
+        AttemptResult::TimedOut(true)
+    );
+
+    // The outcome logic changes: the same recorded answers now lead
+    // elsewhere, and the exported test says so.
+    project.write(
+        "flow.yaml",
+        &ENROLLMENT.replace("== 'face_in_blocklist'", "== 'no_face_detected'"),
+    );
+    let report = project.run();
+    let case = only_case(&report);
+    assert_eq!(case.status, CaseStatus::Failed);
+    let paths: Vec<&str> = case.mismatches.iter().map(|m| m.path.as_str()).collect();
+    assert!(paths.contains(&"outputs.outcome"), "{paths:?}");
+    assert!(paths.contains(&"steps.blocklisted.status"), "{paths:?}");
+}
+
+#[test]
+fn a_run_recorded_by_the_real_driver_exports_to_a_passing_test() {
+    let workflow = "name: real\nsteps:\n  first:\n    uses: core.set\n    with: {n: 1}\n  wait:\n    uses: core.sleep\n    needs: [first]\n    with: {duration: 3s}\n  count:\n    uses: core.set\n    needs: [wait]\n    with:\n      attempt: ${{ attempt }}\n      done: ${{ attempt >= 2 }}\n    until: outputs.done\n    poll: {interval: 1s}\noutputs:\n  attempts: ${{ steps.count.outputs.attempt }}\n";
+    let project = Project::new(workflow, "workflow: flow.yaml\ncases: {a: {}}\n");
+    let registry = registry();
+    let source = idflow_engine::validate::read_source(&project.path("flow.yaml")).unwrap();
+    let workflow = idflow_engine::validate::validate(
+        source,
+        &registry,
+        &idflow_engine::expr::ExprEngine::new(),
+    )
+    .workflow
+    .unwrap();
+    let runner = idflow_engine::run::Runner::new(std::sync::Arc::new(workflow), &registry).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let (result, events) = runtime.block_on(runner.run_recorded(
+        idflow_engine::run::RunRequest::new(serde_json::json!({})).seed(7),
+        Vec::new(),
+    ));
+    assert_eq!(result.status.as_str(), "succeeded");
+    let workflow = std::sync::Arc::new(runner.workflow().clone());
+    let case = idflow_testing::export::case_from_events(&workflow, &registry, &events, "real run")
+        .unwrap();
+    assert_eq!(case.mocks["count"].len(), 2);
+    // The real clock's readings (paused, but read around the attempt).
+    let waited =
+        idflow_core::parse_duration(case.mocks["wait"][0].delay.as_deref().unwrap()).unwrap();
+    assert!(
+        waited.abs_diff(Duration::from_secs(3)) < Duration::from_millis(50),
+        "{waited:?}"
+    );
+    project.write(
+        "flow.test.yaml",
+        &idflow_testing::export::test_file("flow.yaml", "recorded", &case),
+    );
+    let report = project.run();
+    let case = only_case(&report);
+    assert_eq!(case.status, CaseStatus::Passed, "{:?}", case.mismatches);
+    assert_eq!(case.trace.as_ref().unwrap().outputs["attempts"], 2);
+}
