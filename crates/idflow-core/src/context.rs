@@ -15,6 +15,7 @@ pub struct StepContext {
     run_id: String,
     step_id: String,
     attempt: u32,
+    call: u32,
     base_dir: PathBuf,
     redactor: Redactor,
 }
@@ -28,6 +29,7 @@ impl StepContext {
             run_id: run_id.into(),
             step_id: step_id.into(),
             attempt,
+            call: 1,
             base_dir: PathBuf::from("."),
             redactor: Redactor::new(),
         }
@@ -38,6 +40,14 @@ impl StepContext {
     #[must_use]
     pub fn with_base_dir(mut self, base_dir: impl Into<PathBuf>) -> Self {
         self.base_dir = base_dir.into();
+        self
+    }
+
+    /// Sets which call of the step this attempt makes (from 1): a retry
+    /// repeats its call, a poll after a successful attempt is the next one.
+    #[must_use]
+    pub fn with_call(mut self, call: u32) -> Self {
+        self.call = call;
         self
     }
 
@@ -63,6 +73,19 @@ impl StepContext {
         self.attempt
     }
 
+    /// Which call of the step this attempt makes (see
+    /// [`StepContext::with_call`]).
+    pub fn call(&self) -> u32 {
+        self.call
+    }
+
+    /// A key that is the same for every attempt of this call of this step
+    /// in this run (retries, and an attempt repeated after a crash), and
+    /// different for any other: send it as an `Idempotency-Key`.
+    pub fn call_key(&self) -> String {
+        self.key_of(&[])
+    }
+
     /// Resolves a path from the step's input.
     pub fn resolve_path(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();
@@ -84,12 +107,18 @@ impl StepContext {
     /// with the same `payload`, and different otherwise: send it as an
     /// `Idempotency-Key` so that a retried create never creates twice.
     pub fn idempotency_key(&self, payload: &serde_json::Value) -> String {
+        self.key_of(payload.to_string().as_bytes())
+    }
+
+    fn key_of(&self, payload: &[u8]) -> String {
         let mut hasher = Sha256::new();
         hasher.update(self.run_id.as_bytes());
         hasher.update([0]);
         hasher.update(self.step_id.as_bytes());
         hasher.update([0]);
-        hasher.update(payload.to_string().as_bytes());
+        hasher.update(self.call.to_le_bytes());
+        hasher.update([0]);
+        hasher.update(payload);
         let digest = hasher.finalize();
         format!("idf-{}", hex::encode(&digest[..16]))
     }
@@ -113,6 +142,13 @@ mod tests {
         assert_ne!(first, other_run);
         assert_ne!(first, other_payload);
         assert!(first.starts_with("idf-") && first.len() == 4 + 32);
+        let next_call = StepContext::new("run-1", "enroll", 4)
+            .with_call(2)
+            .idempotency_key(&payload);
+        assert_ne!(first, next_call);
+        let call_key = StepContext::new("run-1", "enroll", 1).call_key();
+        assert_eq!(call_key, StepContext::new("run-1", "enroll", 7).call_key());
+        assert_ne!(call_key, StepContext::new("run-1", "enroll", 7).with_call(2).call_key());
     }
 
     #[test]

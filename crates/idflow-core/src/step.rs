@@ -78,6 +78,11 @@ pub struct StepMetadata {
     /// never shows them (not in outputs, errors or logs).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub credential_inputs: Vec<String>,
+    /// An attempt is safe to repeat (it only reads, or has no effect
+    /// outside the run): when the process running it stops, a resumed run
+    /// starts it again without counting a failure. Otherwise an
+    /// interrupted attempt counts as a retryable `interrupted` error.
+    pub repeatable: bool,
 }
 
 impl StepMetadata {
@@ -95,6 +100,7 @@ impl StepMetadata {
             default_until: None,
             default_poll: None,
             credential_inputs: Vec::new(),
+            repeatable: false,
         }
     }
 
@@ -153,6 +159,14 @@ impl StepMetadata {
     #[must_use]
     pub fn with_dynamic_outputs(mut self) -> Self {
         self.dynamic_outputs = true;
+        self
+    }
+
+    /// Marks attempts as safe to repeat after a crash
+    /// ([`StepMetadata::repeatable`]).
+    #[must_use]
+    pub fn repeatable(mut self) -> Self {
+        self.repeatable = true;
         self
     }
 

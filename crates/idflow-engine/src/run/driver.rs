@@ -40,6 +40,7 @@ use super::program::Program;
 use super::progress::{Progress, RunObserver};
 use super::result::{self, RunResult};
 use super::secrets::Secrets;
+use super::store::StoreError;
 use crate::expr::ExprEngine;
 use crate::model::{StepIndex, Workflow};
 
@@ -47,6 +48,14 @@ use crate::model::{StepIndex, Workflow};
 pub trait EventSink: Send {
     /// One event, before the machine applies it.
     fn record(&mut self, event: &Event);
+
+    /// Makes every recorded event durable. The driver awaits it before it
+    /// performs the actions those events lead to (write-ahead): an attempt
+    /// starts only once its `attempt_started` is in the log. An error
+    /// stops the run where it is.
+    fn flush(&mut self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 impl EventSink for Vec<Event> {
@@ -89,7 +98,9 @@ struct RunnerInner {
     implementations: Vec<Arc<dyn Step>>,
     ids: Vec<Arc<str>>,
     /// The outputs of each step that hold credentials.
-    sensitive: Vec<Vec<String>>,
+    sensitive: Arc<Vec<Vec<String>>>,
+    /// Whether each step's type may repeat an interrupted attempt.
+    repeatable: Vec<bool>,
 }
 
 impl std::fmt::Debug for Runner {
@@ -114,6 +125,7 @@ impl Runner {
     ) -> Result<Self, RunnerError> {
         let mut implementations = Vec::with_capacity(workflow.steps.len());
         let mut sensitive = Vec::with_capacity(workflow.steps.len());
+        let mut repeatable = Vec::with_capacity(workflow.steps.len());
         for plan in &workflow.steps {
             let Some(step) = registry.get(&plan.uses) else {
                 return Err(RunnerError::UnknownStepType {
@@ -129,6 +141,7 @@ impl Runner {
                     .map(|output| output.name.clone())
                     .collect(),
             );
+            repeatable.push(step.metadata().repeatable);
             implementations.push(Arc::clone(step));
         }
         let ids = workflow
@@ -141,7 +154,8 @@ impl Runner {
                 program: Arc::new(Program::new(workflow, engine)),
                 implementations,
                 ids,
-                sensitive,
+                sensitive: Arc::new(sensitive),
+                repeatable,
             }),
         })
     }
@@ -149,6 +163,18 @@ impl Runner {
     /// What the machine runs.
     pub fn program(&self) -> &Arc<Program> {
         &self.inner.program
+    }
+
+    /// A finished or unfinished run's result as it stands (secrets and
+    /// sensitive outputs redacted; `status` is `failed` until it ends).
+    pub fn snapshot(&self, machine: &Machine, wall_start: OffsetDateTime) -> RunResult {
+        let redactor = Redactor::new();
+        result::build(machine, wall_start, &redactor, &self.inner.sensitive, &[])
+    }
+
+    /// The outputs of each step that hold credentials (to seal at rest).
+    pub fn sensitive_outputs(&self) -> &Arc<Vec<Vec<String>>> {
+        &self.inner.sensitive
     }
 
     /// The workflow.
@@ -170,55 +196,172 @@ impl Runner {
         request: RunRequest,
         sink: S,
     ) -> impl Future<Output = (RunResult, S)> + Send + 'static {
-        let run_id: Arc<str> = request
+        let (driver, signals, span) = self.start(request, sink, Launch::now());
+        async move {
+            match driver.drive(signals).await {
+                DriveEnd::Finished(result, sink) | DriveEnd::Lost(result, sink, _) => {
+                    (result, sink)
+                }
+                DriveEnd::Parked { .. } => unreachable!("a run that may not park parked"),
+            }
+        }
+        .instrument(span)
+    }
+
+    /// A driver of a new run: its `run_started` is recorded (and applied)
+    /// already; the first flush writes it.
+    pub(crate) fn start<S: EventSink>(
+        &self,
+        request: RunRequest,
+        sink: S,
+        launch: Launch,
+    ) -> (Driver<S>, Signals, tracing::Span) {
+        let run_id = request
             .run_id
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
-            .into();
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         let seed = request
             .seed
             .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        let workflow = self.inner.program.workflow();
+        let started = Event::new(
+            Duration::ZERO,
+            EventKind::RunStarted {
+                workflow: workflow.name.clone(),
+                run_id: run_id.clone(),
+                inputs: Arc::new(request.inputs.clone()),
+                seed,
+                max_concurrency: request.max_concurrency,
+            },
+        );
+        let machine = Machine::new(Arc::clone(&self.inner.program), request.secrets.clone());
+        let (mut driver, signals, span) =
+            self.driver(machine, run_id, request, sink, launch, Duration::ZERO);
+        driver.apply(&started);
+        (driver, signals, span)
+    }
+
+    /// A driver that goes on with a run rebuilt from its log in another
+    /// process (or after a park): its timers are scheduled again for what
+    /// is left of them, and the attempts that were running are reported as
+    /// interrupted (recorded, so a replay sees the same).
+    pub(crate) fn resume<S: EventSink>(
+        &self,
+        machine: Machine,
+        request: RunRequest,
+        sink: S,
+        launch: Launch,
+    ) -> (Driver<S>, Signals, tracing::Span) {
+        let run_id = machine.run_id().unwrap_or_default().to_owned();
+        // The run goes on from where its log stopped on the wall clock
+        // (never back, should the clock have been set back).
+        let elapsed = (OffsetDateTime::now_utc() - launch.wall_start)
+            .try_into()
+            .unwrap_or(Duration::ZERO);
+        let age = machine.now().max(elapsed);
+        let (mut driver, signals, span) =
+            self.driver(machine, run_id, request, sink, launch, age);
+        driver.machine.resume(&mut driver.actions);
+        let interrupted: Vec<_> = driver.machine.interrupted_attempts().collect();
+        for (step, attempt, started) in interrupted {
+            let repeatable = self.inner.repeatable.get(step.get()).copied().unwrap_or(false);
+            let event = Event::new(
+                driver.now(),
+                EventKind::AttemptInterrupted {
+                    step,
+                    attempt,
+                    started,
+                    repeatable,
+                },
+            );
+            driver.apply(&event);
+        }
+        (driver, signals, span)
+    }
+
+    fn driver<S: EventSink>(
+        &self,
+        machine: Machine,
+        run_id: String,
+        request: RunRequest,
+        sink: S,
+        launch: Launch,
+        origin_offset: Duration,
+    ) -> (Driver<S>, Signals, tracing::Span) {
         let redactor = Redactor::new();
         for value in request.secrets.values() {
             redactor.add(value);
         }
         let workflow = self.inner.program.workflow();
         let span = tracing::info_span!("run", run_id = %run_id, workflow = %workflow.name);
-        let started = Event::new(
-            Duration::ZERO,
-            EventKind::RunStarted {
-                workflow: workflow.name.clone(),
-                run_id: run_id.to_string(),
-                inputs: Arc::new(request.inputs),
-                seed,
-                max_concurrency: request.max_concurrency,
-            },
-        );
-        let mut driver = Driver {
+        let origin = Instant::now();
+        let run_deadline = workflow
+            .timeout
+            .map(|timeout| origin + timeout.saturating_sub(origin_offset));
+        let driver = Driver {
             runner: Arc::clone(&self.inner),
-            machine: Machine::new(Arc::clone(&self.inner.program), request.secrets),
+            machine,
             sink,
-            run_id,
+            run_id: run_id.into(),
             base_dir: request.base_dir,
             redactor,
             observer: request.observer,
             reveal: request.reveal,
             attempts: None,
             abort_handles: vec![None; self.inner.ids.len()],
+            to_spawn: Vec::new(),
             timers: Vec::new(),
             alarm: None,
-            start: Instant::now(),
-            wall_start: OffsetDateTime::now_utc(),
+            origin,
+            origin_offset,
+            wall_start: launch.wall_start,
+            park_after: launch.park_after,
             actions: Vec::new(),
             batch: Vec::new(),
         };
         let signals = Signals {
             cancel: request.cancel,
             force: request.force_cancel,
-            run_deadline: workflow.timeout.map(|timeout| driver.start + timeout),
+            run_deadline,
         };
-        driver.apply(&started);
-        driver.drive(signals).instrument(span)
+        (driver, signals, span)
     }
+}
+
+/// When a run started and whether it may park.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Launch {
+    /// The run's time zero on the wall clock.
+    pub(crate) wall_start: OffsetDateTime,
+    /// Park (stop driving, hold nothing) when nothing runs and the next
+    /// timer is at least this far away.
+    pub(crate) park_after: Option<Duration>,
+}
+
+impl Launch {
+    /// A run starting now that never parks.
+    pub(crate) fn now() -> Self {
+        Self {
+            wall_start: OffsetDateTime::now_utc(),
+            park_after: None,
+        }
+    }
+}
+
+/// How driving a run ended.
+pub(crate) enum DriveEnd<S> {
+    /// The run finished.
+    Finished(RunResult, S),
+    /// Nothing runs and the next timer is far: the run is left to its log.
+    Parked {
+        /// The sink, flushed.
+        sink: S,
+        /// When the run must go on (its next timer or deadline, since its
+        /// start), if ever.
+        wake_at: Option<Duration>,
+    },
+    /// The sink failed: the run stopped where it was (the result says so).
+    Lost(RunResult, S, StoreError),
 }
 
 /// What to run with: inputs, secrets, and how to watch or stop the run.
@@ -279,6 +422,22 @@ impl RunRequest {
     pub fn run_id(mut self, run_id: impl Into<String>) -> Self {
         self.run_id = Some(run_id.into());
         self
+    }
+
+    /// The run's id, a new one if none was given.
+    pub(crate) fn run_id_or_new(&mut self) -> &str {
+        self.run_id
+            .get_or_insert_with(|| uuid::Uuid::now_v7().to_string())
+    }
+
+    /// The folder relative paths resolve against.
+    pub(crate) fn base_dir_path(&self) -> &std::path::Path {
+        &self.base_dir
+    }
+
+    /// The token that cancels the run, if any.
+    pub(crate) fn cancel_token(&self) -> Option<&CancellationToken> {
+        self.cancel.as_ref()
     }
 
     /// The jitter seed (default: random; it is recorded in the first event).
@@ -343,14 +502,14 @@ struct AttemptEnd {
 }
 
 /// What can stop a run from outside, or by the clock.
-struct Signals {
+pub(crate) struct Signals {
     cancel: Option<CancellationToken>,
     force: Option<CancellationToken>,
     run_deadline: Option<Instant>,
 }
 
 /// One run in progress.
-struct Driver<S> {
+pub(crate) struct Driver<S> {
     runner: Arc<RunnerInner>,
     machine: Machine,
     sink: S,
@@ -363,31 +522,67 @@ struct Driver<S> {
     attempts: Option<JoinSet<AttemptEnd>>,
     /// The running attempt's task of each step.
     abort_handles: Vec<Option<AbortHandle>>,
+    /// Attempts to start once the events so far are flushed.
+    to_spawn: Vec<PendingAttempt>,
     timers: Vec<(TimerId, Instant)>,
     /// One sleep, reset to the next timer or the run's deadline (made on
     /// the first wait).
     alarm: Option<Pin<Box<Sleep>>>,
-    /// When the run started (event times are offsets from it).
-    start: Instant,
-    /// The same, on the wall clock (for the result).
+    /// When this driver started: event times are `origin_offset` plus the
+    /// time since.
+    origin: Instant,
+    /// The run's age (since its start) at `origin`.
+    origin_offset: Duration,
+    /// The run's start on the wall clock (for the result).
     wall_start: OffsetDateTime,
+    /// See [`Launch::park_after`].
+    park_after: Option<Duration>,
     /// Actions to perform.
     actions: Vec<Action>,
     /// The actions being performed (kept to reuse its allocation).
     batch: Vec<Action>,
 }
 
+/// When a parked run must go on (since its start), if ever.
+struct Wake(Option<Duration>);
+
+/// An attempt the machine asked for, started once its `attempt_started`
+/// is durable.
+struct PendingAttempt {
+    step: StepIndex,
+    attempt: u32,
+    input: serde_json::Value,
+    timeout: Option<Duration>,
+}
+
 impl<S: EventSink> Driver<S> {
-    /// Runs until the machine finishes. The run started when the driver
-    /// was made (its `RunStarted` is applied already).
-    async fn drive(mut self, mut signals: Signals) -> (RunResult, S) {
+    /// The run's age now.
+    fn now(&self) -> Duration {
+        self.origin_offset + self.origin.elapsed()
+    }
+
+    /// Runs until the machine finishes (or parks, when allowed).
+    pub(crate) async fn drive(mut self, mut signals: Signals) -> DriveEnd<S> {
         loop {
-            self.perform();
+            if let Err(error) = self.perform().await {
+                tracing::error!(%error, "the run stopped: its events could not be written");
+                if let Some(attempts) = &mut self.attempts {
+                    attempts.shutdown().await;
+                }
+                let result = self.result();
+                return DriveEnd::Lost(result, self.sink, error);
+            }
             if self.machine.is_finished() {
                 break;
             }
+            if let Some(Wake(wake_at)) = self.parks(&signals) {
+                return DriveEnd::Parked {
+                    sink: self.sink,
+                    wake_at,
+                };
+            }
             if let Some(kind) = self.next_event(&mut signals).await {
-                let event = Event::new(self.start.elapsed(), kind);
+                let event = Event::new(self.now(), kind);
                 self.apply(&event);
             }
         }
@@ -395,15 +590,46 @@ impl<S: EventSink> Driver<S> {
         if let Some(attempts) = &mut self.attempts {
             attempts.shutdown().await;
         }
-        let result = result::build(
+        let result = self.result();
+        tracing::info!(status = %result.status, "run finished");
+        DriveEnd::Finished(result, self.sink)
+    }
+
+    fn result(&self) -> RunResult {
+        result::build(
             &self.machine,
             self.wall_start,
             &self.redactor,
             &self.runner.sensitive,
             &self.reveal,
-        );
-        tracing::info!(status = %result.status, "run finished");
-        (result, self.sink)
+        )
+    }
+
+    /// Whether to park now, and until when: nothing runs, no attempt is
+    /// being reaped, and the next timer (or the run's deadline) is at least
+    /// `park_after` away. Cancellation still works: a parked run is woken
+    /// by the store.
+    fn parks(&self, signals: &Signals) -> Option<Wake> {
+        let park_after = self.park_after?;
+        if self.machine.running() > 0 || self.attempts.is_some() {
+            return None;
+        }
+        let now = self.now();
+        let timer = self.machine.next_timer_due();
+        let deadline = self
+            .runner
+            .program
+            .workflow()
+            .timeout
+            .filter(|_| signals.run_deadline.is_some());
+        let wake_at = match (timer, deadline) {
+            (Some(timer), Some(deadline)) => Some(timer.min(deadline)),
+            (timer, deadline) => timer.or(deadline),
+        };
+        match wake_at {
+            Some(at) if at.saturating_sub(now) < park_after => None,
+            wake_at => Some(Wake(wake_at)),
+        }
     }
 
     fn apply(&mut self, event: &Event) {
@@ -425,7 +651,9 @@ impl<S: EventSink> Driver<S> {
         }
     }
 
-    fn perform(&mut self) {
+    /// Performs what the machine asked for. Attempts start last, once every
+    /// event so far (their `attempt_started` included) is flushed.
+    async fn perform(&mut self) -> Result<(), StoreError> {
         loop {
             std::mem::swap(&mut self.actions, &mut self.batch);
             if self.batch.is_empty() {
@@ -437,17 +665,25 @@ impl<S: EventSink> Driver<S> {
             }
             self.batch = batch;
         }
+        self.sink.flush().await?;
+        let mut to_spawn = std::mem::take(&mut self.to_spawn);
+        for pending in to_spawn.drain(..) {
+            self.spawn_attempt(pending);
+        }
+        self.to_spawn = to_spawn;
         if self.machine.running() == 0 {
             // Parked until a timer (or waiting for aborted attempts to be
             // reaped): hold on to nothing that is not needed.
             self.actions = Vec::new();
             self.batch = Vec::new();
+            self.to_spawn = Vec::new();
             self.timers.shrink_to_fit();
             self.machine.trim();
             if self.attempts.as_ref().is_some_and(JoinSet::is_empty) {
                 self.attempts = None;
             }
         }
+        Ok(())
     }
 
     fn perform_one(&mut self, action: Action) {
@@ -458,14 +694,18 @@ impl<S: EventSink> Driver<S> {
                 input,
                 timeout,
             } => {
-                self.spawn_attempt(step, attempt, input, timeout);
-                let event = Event::new(
-                    self.start.elapsed(),
-                    EventKind::AttemptStarted { step, attempt },
-                );
+                let event = Event::new(self.now(), EventKind::AttemptStarted { step, attempt });
                 self.apply(&event);
+                self.to_spawn.push(PendingAttempt {
+                    step,
+                    attempt,
+                    input,
+                    timeout,
+                });
             }
-            Action::CancelAttempt { step, .. } => {
+            Action::CancelAttempt { step, attempt } => {
+                self.to_spawn
+                    .retain(|pending| (pending.step, pending.attempt) != (step, attempt));
                 if let Some(handle) = self
                     .abort_handles
                     .get_mut(step.get())
@@ -487,13 +727,13 @@ impl<S: EventSink> Driver<S> {
         }
     }
 
-    fn spawn_attempt(
-        &mut self,
-        step: StepIndex,
-        attempt: u32,
-        input: serde_json::Value,
-        timeout: Option<Duration>,
-    ) {
+    fn spawn_attempt(&mut self, pending: PendingAttempt) {
+        let PendingAttempt {
+            step,
+            attempt,
+            input,
+            timeout,
+        } = pending;
         let index = step.get();
         let (Some(implementation), Some(step_id)) = (
             self.runner.implementations.get(index),
@@ -513,7 +753,9 @@ impl<S: EventSink> Driver<S> {
         // A step that may quote a credential in what it logs or builds
         // (it received one, or reads a step that did) redacts strictly.
         let redactor = result::view(&self.redactor, self.runner.program.facts(step).strict);
+        let call = self.machine.step(step).map_or(1, |snapshot| snapshot.call);
         let ctx = StepContext::new(&*self.run_id, &**step_id, attempt)
+            .with_call(call)
             .with_base_dir(self.base_dir.clone())
             .with_redactor(redactor);
         let span = tracing::info_span!("attempt", run_id = %self.run_id, step = %step_id, attempt);
@@ -596,7 +838,7 @@ impl<S: EventSink> Driver<S> {
                 let (step, attempt) = (end.step, end.attempt);
                 Some(match end.result {
                     Some(Ok(outputs)) => EventKind::AttemptSucceeded { step, attempt, outputs: Arc::new(outputs) },
-                    Some(Err(error)) => EventKind::AttemptFailed { step, attempt, error },
+                    Some(Err(error)) => EventKind::AttemptFailed { step, attempt, error: result::redact_error(&self.redactor, &error) },
                     None => EventKind::AttemptTimedOut { step, attempt },
                 })
             }

@@ -98,6 +98,20 @@ pub enum EventKind {
         /// The attempt.
         attempt: u32,
     },
+    /// The process running an attempt stopped (a crash, a kill) before the
+    /// attempt ended; recorded when the run is resumed.
+    AttemptInterrupted {
+        /// The step.
+        step: StepIndex,
+        /// The attempt.
+        attempt: u32,
+        /// The attempt had been reported as started (its step may have
+        /// acted); otherwise it never began and simply starts again.
+        started: bool,
+        /// The step type says an attempt is safe to repeat (a read, a pure
+        /// step): it starts again without counting as a failure.
+        repeatable: bool,
+    },
     /// A timer the machine scheduled expired.
     TimerFired {
         /// Which.
@@ -195,6 +209,15 @@ mod tests {
                 },
             ),
             Event::new(Duration::from_secs(2), EventKind::RunTimedOut),
+            Event::new(
+                Duration::from_secs(2),
+                EventKind::AttemptInterrupted {
+                    step: StepIndex(1),
+                    attempt: 3,
+                    started: true,
+                    repeatable: false,
+                },
+            ),
             Event::new(
                 Duration::from_secs(3),
                 EventKind::CancelRequested { force: true },

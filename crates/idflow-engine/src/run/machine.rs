@@ -135,6 +135,12 @@ struct StepRun {
     /// The wait after the next unsatisfied `until`.
     poll_interval: Duration,
     timer: Option<TimerId>,
+    /// When the timer is due (since the run started), to schedule it again
+    /// after a resume.
+    timer_due: Duration,
+    /// Successful attempts so far: an attempt after a poll is a new call,
+    /// a retry repeats the same call (see [`StepSnapshot::call`]).
+    calls: u32,
     wait: Option<WaitReason>,
     outputs: Option<Arc<Outputs>>,
     error: Option<Box<StepError>>,
@@ -167,6 +173,8 @@ impl StepRun {
             finished_at: None,
             poll_interval: Duration::ZERO,
             timer: None,
+            timer_due: Duration::ZERO,
+            calls: 0,
             wait: None,
             outputs: None,
             error: None,
@@ -198,6 +206,11 @@ pub struct StepSnapshot<'a> {
     pub error: Option<&'a StepError>,
     /// The driver reported the current attempt as started.
     pub in_flight: bool,
+    /// Which call of the step the current (or next) attempt makes, from 1:
+    /// retries of a failed attempt repeat the call, an attempt after a
+    /// successful one (a poll) is the next call. Idempotency keys are per
+    /// call.
+    pub call: u32,
 }
 
 /// `steps.<id>` for expressions.
@@ -321,6 +334,16 @@ impl Machine {
                     self.on_failure(*step, *attempt, error, actions);
                 }
             }
+            EventKind::AttemptInterrupted {
+                step,
+                attempt,
+                started,
+                repeatable,
+            } => {
+                if self.step_mut(*step)?.runs_attempt(*attempt) {
+                    self.on_interrupted(*step, *attempt, *started && !*repeatable, actions);
+                }
+            }
             EventKind::TimerFired { timer } => {
                 let run = self.step_mut(timer.step)?;
                 if run.state == StepState::Waiting && run.timer == Some(*timer) {
@@ -363,6 +386,11 @@ impl Machine {
         self.state.now
     }
 
+    /// Whether the run has been asked to cancel (or timed out).
+    pub fn cancel_requested(&self) -> bool {
+        self.state.cancel != Cancel::None
+    }
+
     /// Attempts running now.
     pub fn running(&self) -> u32 {
         self.state.running
@@ -388,6 +416,7 @@ impl Machine {
             outputs: run.outputs.as_deref(),
             error: run.error.as_deref(),
             in_flight: run.in_flight,
+            call: run.calls.saturating_add(1),
         })
     }
 
@@ -528,6 +557,7 @@ impl Machine {
         self.state.running -= 1;
         let run = &mut self.state.steps[step.get()];
         run.failures_in_row = 0;
+        run.calls = run.calls.saturating_add(1);
         run.error = None;
         run.outputs = Some(Arc::clone(outputs));
         let Some(gate) = &plan.gate else {
@@ -606,6 +636,72 @@ impl Machine {
         }
     }
 
+    /// An attempt whose process stopped: start it again at once when it
+    /// never began or is safe to repeat; otherwise it counts as a failure
+    /// (`interrupted`, retryable under the step's retry policy).
+    fn on_interrupted(
+        &mut self,
+        step: StepIndex,
+        attempt: u32,
+        counts: bool,
+        actions: &mut Vec<Action>,
+    ) {
+        if counts {
+            let plan = &self.program.workflow().steps[step.get()];
+            let error = StepError::retryable(
+                "interrupted",
+                format!(
+                    "attempt {attempt} of step `{}` was interrupted: the process running it stopped before it ended",
+                    plan.id
+                ),
+            );
+            return self.on_failure(step, attempt, error, actions);
+        }
+        self.state.running -= 1;
+        self.state.steps[step.get()].state = StepState::Pending;
+        self.enqueue(step, actions);
+    }
+
+    /// What the driver must do to go on with a run rebuilt by
+    /// [`Machine::replay`] in a new process: schedule its timers again for
+    /// their remaining time. (Attempts that were running are the driver's
+    /// to report as [`EventKind::AttemptInterrupted`], see
+    /// [`Machine::interrupted_attempts`].)
+    pub fn resume(&self, actions: &mut Vec<Action>) {
+        if self.is_finished() {
+            return;
+        }
+        for run in &self.state.steps {
+            if let (StepState::Waiting, Some(timer)) = (run.state, run.timer) {
+                actions.push(Action::ScheduleTimer {
+                    timer,
+                    after: run.timer_due.saturating_sub(self.state.now),
+                });
+            }
+        }
+    }
+
+    /// The attempts running in a replayed run: `(step, attempt, started)`.
+    pub fn interrupted_attempts(&self) -> impl Iterator<Item = (StepIndex, u32, bool)> + '_ {
+        self.program
+            .workflow()
+            .steps
+            .iter()
+            .zip(&self.state.steps)
+            .filter(|(_, run)| run.state == StepState::Running)
+            .map(|(plan, run)| (plan.index, run.attempts, run.in_flight))
+    }
+
+    /// When the next timer is due (since the run started), if any.
+    pub fn next_timer_due(&self) -> Option<Duration> {
+        self.state
+            .steps
+            .iter()
+            .filter(|run| run.state == StepState::Waiting && run.timer.is_some())
+            .map(|run| run.timer_due)
+            .min()
+    }
+
     fn timeout_error(&self, step: StepIndex, attempt: u32) -> StepError {
         let plan = &self.program.workflow().steps[step.get()];
         let limit = plan.timeout.map_or_else(String::new, |timeout| {
@@ -632,9 +728,11 @@ impl Machine {
             seq: self.state.next_timer,
         };
         self.state.next_timer = self.state.next_timer.wrapping_add(1);
+        let now = self.state.now;
         let run = &mut self.state.steps[step.get()];
         run.state = StepState::Waiting;
         run.timer = Some(timer);
+        run.timer_due = now.saturating_add(after);
         run.wait = Some(reason);
         actions.push(Action::StepChanged {
             step,

@@ -18,6 +18,12 @@
 //! - [`result`]: the [`RunResult`] a finished run reports, secrets redacted.
 //! - [`progress`]: live progress notifications ([`Progress`]) for the CLI.
 //! - [`secrets`]: the secret values a run may read ([`Secrets`]).
+//! - [`store`]: the [`RunStore`] trait a database implements for durable
+//!   runs (definitions, runs, event logs, due work with leases).
+//! - [`journal`]: a durable run's log: events encoded, sensitive outputs
+//!   sealed, written ahead of the actions they cause ([`Journal`]).
+//! - [`durable`]: the [`Executor`]: durable runs started, resumed after a
+//!   crash, parked on timers, claimed by a worker loop, cancelled.
 //!
 //! ## Semantics
 //! - A step becomes ready when every step it `needs` has finished; ready
@@ -67,12 +73,15 @@
 pub mod action;
 pub mod backoff;
 pub mod driver;
+pub mod durable;
 pub mod event;
+pub mod journal;
 pub mod machine;
 pub mod program;
 pub mod progress;
 pub mod result;
 pub mod secrets;
+pub mod store;
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -84,4 +93,7 @@ pub use machine::{Machine, MachineError, StepSnapshot};
 pub use program::Program;
 pub use progress::{Progress, RunObserver};
 pub use result::{RunResult, StepResult};
+pub use durable::{CancelOutcome, ExecError, Executor, ExecutorOptions, SecretSource};
+pub use journal::{Codec, Journal, Seal};
 pub use secrets::Secrets;
+pub use store::{Append, Definition, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore, StoreError};

@@ -190,7 +190,7 @@ pub(crate) fn view(redactor: &Redactor, strict: bool) -> Redactor {
 }
 
 /// A step error as it may be shown: message and details redacted.
-fn redact_error(redactor: &Redactor, error: &StepError) -> StepError {
+pub(crate) fn redact_error(redactor: &Redactor, error: &StepError) -> StepError {
     StepError {
         message: redactor.redact(&error.message),
         details: error
