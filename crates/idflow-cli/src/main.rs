@@ -41,6 +41,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Administer the embedded identity provider's data (clients).
     Provider(commands::provider::Args),
+    /// List, show, resume, cancel and prune the runs kept in the data directory.
+    Runs(commands::runs::Args),
 }
 
 /// How a command ended, as an exit code.
@@ -84,6 +86,7 @@ fn main() -> ExitCode {
         Command::Steps(args) => commands::steps::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Provider(args) => commands::provider::run(&args),
+        Command::Runs(args) => commands::runs::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

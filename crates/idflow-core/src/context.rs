@@ -148,7 +148,12 @@ mod tests {
         assert_ne!(first, next_call);
         let call_key = StepContext::new("run-1", "enroll", 1).call_key();
         assert_eq!(call_key, StepContext::new("run-1", "enroll", 7).call_key());
-        assert_ne!(call_key, StepContext::new("run-1", "enroll", 7).with_call(2).call_key());
+        assert_ne!(
+            call_key,
+            StepContext::new("run-1", "enroll", 7)
+                .with_call(2)
+                .call_key()
+        );
     }
 
     #[test]

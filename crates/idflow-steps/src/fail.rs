@@ -27,7 +27,8 @@ impl FailStep {
                 "core.fail",
                 "Fails the step with a terminal error (code `failed`) carrying the message. \
                  Usually guarded by `if`.",
-            ),
+            )
+            .repeatable(),
         }
     }
 }

@@ -25,7 +25,8 @@ impl LogStep {
             metadata: StepMetadata::new::<LogInput>(
                 "core.log",
                 "Writes a message to the run's log (secrets redacted). Has no outputs.",
-            ),
+            )
+            .repeatable(),
         }
     }
 }

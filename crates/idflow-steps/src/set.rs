@@ -23,6 +23,7 @@ impl SetStep {
                 "core.set",
                 "Outputs its `with` values as they are: each key becomes an output.",
             )
+            .repeatable()
             .with_dynamic_outputs(),
         }
     }

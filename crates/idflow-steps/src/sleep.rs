@@ -26,7 +26,8 @@ impl SleepStep {
             metadata: StepMetadata::new::<SleepInput>(
                 "core.sleep",
                 "Waits for a duration (`500ms`, `2s`, `5m`, `1h`). Has no outputs.",
-            ),
+            )
+            .repeatable(),
         }
     }
 }

@@ -129,7 +129,10 @@ impl SqliteStore {
         self.reads.close().await;
     }
 
-    async fn write<T>(&self, make: impl FnOnce(writer::Reply<T>) -> Write) -> Result<T, StoreError> {
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(writer::Reply<T>) -> Write,
+    ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.writes
             .send(make(reply))
@@ -168,7 +171,10 @@ fn check_not_foreign(path: &Path) -> Result<(), StoreError> {
 }
 
 fn opening_error(path: &Path, error: &sqlx::Error) -> StoreError {
-    StoreError::Unusable(format!("cannot open the run store {}: {error}", path.display()))
+    StoreError::Unusable(format!(
+        "cannot open the run store {}: {error}",
+        path.display()
+    ))
 }
 
 /// A database error as the engine sees it.
@@ -235,12 +241,13 @@ impl RunStore for SqliteStore {
     }
 
     async fn definition(&self, hash: &str) -> Result<Definition, StoreError> {
-        let row = sqlx::query("SELECT hash, workflow, path, source FROM definitions WHERE hash = ?")
-            .bind(hash)
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(|error| db_error(&error))?
-            .ok_or_else(|| StoreError::NotFound(format!("workflow definition {hash}")))?;
+        let row =
+            sqlx::query("SELECT hash, workflow, path, source FROM definitions WHERE hash = ?")
+                .bind(hash)
+                .fetch_optional(&self.reads)
+                .await
+                .map_err(|error| db_error(&error))?
+                .ok_or_else(|| StoreError::NotFound(format!("workflow definition {hash}")))?;
         let get = |index: usize| -> Result<String, StoreError> {
             row.try_get(index).map_err(|error| db_error(&error))
         };
@@ -339,13 +346,29 @@ impl RunStore for SqliteStore {
         .await
     }
 
+    async fn lease_owners(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar("SELECT DISTINCT lease_owner FROM runs WHERE lease_owner IS NOT NULL")
+            .fetch_all(&self.reads)
+            .await
+            .map_err(|error| db_error(&error))
+    }
+
+    async fn expire_leases(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner = owner.to_owned();
+        self.write(|reply| Write::ExpireLeases(owner, reply)).await
+    }
+
     async fn release_all(&self, owner: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         let owner = owner.to_owned();
         self.write(|reply| Write::ReleaseAll { owner, now, reply })
             .await
     }
 
-    async fn request_cancel(&self, run_id: &str, now: OffsetDateTime) -> Result<RunRecord, StoreError> {
+    async fn request_cancel(
+        &self,
+        run_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RunRecord, StoreError> {
         let id = run_id.to_owned();
         self.write(|reply| Write::RequestCancel {
             run_id: id,
@@ -362,11 +385,13 @@ impl RunStore for SqliteStore {
     }
 
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?")))
-            .bind(run_id)
-            .fetch_optional(&self.reads)
-            .await
-            .map_err(|error| db_error(&error))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"
+        )))
+        .bind(run_id)
+        .fetch_optional(&self.reads)
+        .await
+        .map_err(|error| db_error(&error))?;
         row.as_ref().map(record_of).transpose()
     }
 

@@ -56,6 +56,7 @@ pub(crate) enum Write {
         reply: Reply<Option<RunRecord>>,
     },
     ClearCancel(String, Reply<()>),
+    ExpireLeases(String, Reply<u64>),
     Prune(OffsetDateTime, Reply<u64>),
 }
 
@@ -78,7 +79,10 @@ pub(crate) async fn run(mut connection: SqliteConnection, mut writes: mpsc::Rece
 
 /// Applies a batch in one transaction and answers each write once it is
 /// committed.
-async fn commit(connection: &mut SqliteConnection, batch: &mut Vec<Write>) -> Result<(), sqlx::Error> {
+async fn commit(
+    connection: &mut SqliteConnection,
+    batch: &mut Vec<Write>,
+) -> Result<(), sqlx::Error> {
     let mut tx = connection.begin().await?;
     let mut answers = Vec::with_capacity(batch.len());
     for write in batch.drain(..) {
@@ -127,7 +131,9 @@ impl Write {
                 drop(reply.send(Err(error)));
             }
             Write::Heartbeat { reply, .. } => drop(reply.send(Err(error))),
-            Write::Prune(_, reply) => drop(reply.send(Err(error))),
+            Write::Prune(_, reply) | Write::ExpireLeases(_, reply) => {
+                drop(reply.send(Err(error)));
+            }
         }
     }
 }
@@ -145,7 +151,10 @@ async fn apply(c: &mut SqliteConnection, write: Write) -> (Answer, bool) {
             next_seq,
             release,
             reply,
-        } => answer(reply, release_run(c, &run_id, &owner, next_seq, release).await),
+        } => answer(
+            reply,
+            release_run(c, &run_id, &owner, next_seq, release).await,
+        ),
         Write::ClaimDue {
             owner,
             now,
@@ -165,18 +174,20 @@ async fn apply(c: &mut SqliteConnection, write: Write) -> (Answer, bool) {
             lease_until,
             reply,
         } => answer(reply, heartbeat(c, &owner, lease_until).await),
-        Write::ReleaseAll { owner, now, reply } => {
-            answer(reply, release_all(c, &owner, now).await)
-        }
+        Write::ReleaseAll { owner, now, reply } => answer(reply, release_all(c, &owner, now).await),
         Write::RequestCancel { run_id, now, reply } => {
             answer(reply, request_cancel(c, &run_id, now).await)
         }
         Write::ClearCancel(run_id, reply) => answer(reply, clear_cancel(c, &run_id).await),
         Write::Prune(before, reply) => answer(reply, prune(c, before).await),
+        Write::ExpireLeases(owner, reply) => answer(reply, expire_leases(c, &owner).await),
     }
 }
 
-async fn put_definition(c: &mut SqliteConnection, definition: &Definition) -> Result<(), StoreError> {
+async fn put_definition(
+    c: &mut SqliteConnection,
+    definition: &Definition,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO definitions (hash, workflow, path, source, created_at) VALUES (?, ?, ?, ?, ?) \
          ON CONFLICT (hash) DO NOTHING",
@@ -214,7 +225,12 @@ async fn create_run(c: &mut SqliteConnection, run: NewRun) -> Result<(), StoreEr
     insert_events(c, rid, 0, &run.events).await
 }
 
-async fn insert_events(c: &mut SqliteConnection, rid: i64, first: u64, events: &[Vec<u8>]) -> Result<(), StoreError> {
+async fn insert_events(
+    c: &mut SqliteConnection,
+    rid: i64,
+    first: u64,
+    events: &[Vec<u8>],
+) -> Result<(), StoreError> {
     for (offset, body) in events.iter().enumerate() {
         let seq = i64::try_from(first + offset as u64).unwrap_or(i64::MAX);
         sqlx::query("INSERT INTO events (rid, seq, body) VALUES (?, ?, ?)")
@@ -353,7 +369,11 @@ async fn claim(
     row.as_ref().map(record_of).transpose()
 }
 
-async fn heartbeat(c: &mut SqliteConnection, owner: &str, lease_until: OffsetDateTime) -> Result<Vec<String>, StoreError> {
+async fn heartbeat(
+    c: &mut SqliteConnection,
+    owner: &str,
+    lease_until: OffsetDateTime,
+) -> Result<Vec<String>, StoreError> {
     sqlx::query("UPDATE runs SET lease_until = ? WHERE lease_owner = ?")
         .bind(millis(lease_until))
         .bind(owner)
@@ -367,7 +387,11 @@ async fn heartbeat(c: &mut SqliteConnection, owner: &str, lease_until: OffsetDat
         .map_err(db_error)
 }
 
-async fn release_all(c: &mut SqliteConnection, owner: &str, now: OffsetDateTime) -> Result<(), StoreError> {
+async fn release_all(
+    c: &mut SqliteConnection,
+    owner: &str,
+    now: OffsetDateTime,
+) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE runs SET lease_owner = NULL, lease_until = NULL, due_at = ?, phase = 'pending', updated_at = ? \
          WHERE lease_owner = ? AND finished_at IS NULL",
@@ -381,7 +405,11 @@ async fn release_all(c: &mut SqliteConnection, owner: &str, now: OffsetDateTime)
     Ok(())
 }
 
-async fn request_cancel(c: &mut SqliteConnection, run_id: &str, now: OffsetDateTime) -> Result<Option<RunRecord>, StoreError> {
+async fn request_cancel(
+    c: &mut SqliteConnection,
+    run_id: &str,
+    now: OffsetDateTime,
+) -> Result<Option<RunRecord>, StoreError> {
     sqlx::query(
         "UPDATE runs SET cancel_requested = 1, updated_at = ?, \
          due_at = CASE WHEN lease_owner IS NULL THEN ? ELSE due_at END \
@@ -393,11 +421,13 @@ async fn request_cancel(c: &mut SqliteConnection, run_id: &str, now: OffsetDateT
     .execute(&mut *c)
     .await
     .map_err(db_error)?;
-    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?")))
-        .bind(run_id)
-        .fetch_optional(&mut *c)
-        .await
-        .map_err(db_error)?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"
+    )))
+    .bind(run_id)
+    .fetch_optional(&mut *c)
+    .await
+    .map_err(db_error)?;
     row.as_ref().map(record_of).transpose()
 }
 
@@ -428,4 +458,13 @@ async fn prune(c: &mut SqliteConnection, before: OffsetDateTime) -> Result<u64, 
         .await
         .map_err(db_error)?;
     Ok(runs)
+}
+
+async fn expire_leases(c: &mut SqliteConnection, owner: &str) -> Result<u64, StoreError> {
+    let result = sqlx::query("UPDATE runs SET lease_until = 0 WHERE lease_owner = ?")
+        .bind(owner)
+        .execute(&mut *c)
+        .await
+        .map_err(db_error)?;
+    Ok(result.rows_affected())
 }

@@ -1,8 +1,10 @@
 //! One module per `idflow` subcommand, plus what they share.
 
+pub(crate) mod data;
 pub(crate) mod graph;
 pub(crate) mod provider;
 pub(crate) mod run;
+pub(crate) mod runs;
 pub(crate) mod schema;
 pub(crate) mod serve;
 pub(crate) mod steps;

@@ -57,7 +57,7 @@ impl DataDir {
 }
 
 /// The `--models` option: where the embedded provider finds the face models.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct ModelsDir {
     /// The face models directory [default: $IDFLOW_MODELS_DIR, else the
     /// repository's .cache/models, where `scripts/setup` puts them].

@@ -259,12 +259,16 @@ impl Runner {
             .try_into()
             .unwrap_or(Duration::ZERO);
         let age = machine.now().max(elapsed);
-        let (mut driver, signals, span) =
-            self.driver(machine, run_id, request, sink, launch, age);
+        let (mut driver, signals, span) = self.driver(machine, run_id, request, sink, launch, age);
         driver.machine.resume(&mut driver.actions);
         let interrupted: Vec<_> = driver.machine.interrupted_attempts().collect();
         for (step, attempt, started) in interrupted {
-            let repeatable = self.inner.repeatable.get(step.get()).copied().unwrap_or(false);
+            let repeatable = self
+                .inner
+                .repeatable
+                .get(step.get())
+                .copied()
+                .unwrap_or(false);
             let event = Event::new(
                 driver.now(),
                 EventKind::AttemptInterrupted {

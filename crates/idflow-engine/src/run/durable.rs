@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
+use super::RunStatus;
 use super::driver::{DriveEnd, Launch, RunRequest, Runner, RunnerError};
 use super::event::{Event, EventKind};
 use super::journal::{Codec, Journal, Seal};
@@ -30,7 +31,6 @@ use super::machine::Machine;
 use super::result::RunResult;
 use super::secrets::Secrets;
 use super::store::{Definition, NewRun, Release, RunPhase, RunRecord, RunStore, StoreError};
-use super::RunStatus;
 use crate::expr::ExprEngine;
 use crate::model::Workflow;
 use crate::source::SourceFile;
@@ -184,7 +184,8 @@ impl Executor {
         file: &SourceFile,
         request: RunRequest,
     ) -> Result<RunResult, ExecError> {
-        let definition = Definition::new(workflow.name.clone(), file.name.clone(), file.text.clone());
+        let definition =
+            Definition::new(workflow.name.clone(), file.name.clone(), file.text.clone());
         let runner = self.runner_of(&definition.hash, || Ok(workflow))?;
         let mut request = request;
         let run_id = request.run_id_or_new().to_owned();
@@ -200,11 +201,8 @@ impl Executor {
             owner: self.inner.owner.clone(),
             lease_until: created_at + self.inner.options.lease,
         };
-        let journal = Journal::creating(
-            Arc::clone(&self.inner.store),
-            self.codec(&runner),
-            new_run,
-        );
+        let journal =
+            Journal::creating(Arc::clone(&self.inner.store), self.codec(&runner), new_run);
         let (request, cancel) = self.watch(&run_id, request, false);
         let launch = Launch {
             wall_start: created_at,
@@ -213,10 +211,12 @@ impl Executor {
         let (driver, signals, span) = runner.start(request, journal, launch);
         let end = driver.drive(signals).instrument(span).await;
         drop(cancel);
-        self.settle(&run_id, created_at, end).await.map(|settled| match settled {
-            Settled::Finished(result) => *result,
-            Settled::Parked => unreachable!("an attached run never parks"),
-        })
+        self.settle(&run_id, created_at, end)
+            .await
+            .map(|settled| match settled {
+                Settled::Finished(result) => *result,
+                Settled::Parked => unreachable!("an attached run never parks"),
+            })
     }
 
     /// Claims due runs and drives them until `until` says to stop: when
@@ -237,7 +237,8 @@ impl Executor {
                     self.inner.options.claim_batch,
                 )
                 .await?;
-            let full_batch = u32::try_from(claimed.len()).unwrap_or(u32::MAX) >= self.inner.options.claim_batch;
+            let full_batch =
+                u32::try_from(claimed.len()).unwrap_or(u32::MAX) >= self.inner.options.claim_batch;
             for record in claimed {
                 let executor = self.clone();
                 tasks.spawn(async move {
@@ -291,7 +292,12 @@ impl Executor {
             let Some(record) = self
                 .inner
                 .store
-                .claim(run_id, &self.inner.owner, now, now + self.inner.options.lease)
+                .claim(
+                    run_id,
+                    &self.inner.owner,
+                    now,
+                    now + self.inner.options.lease,
+                )
                 .await?
             else {
                 return Ok(None);
@@ -314,6 +320,19 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Ends the leases of the owners `is_dead` recognises as gone (a killed
+    /// process of this machine), so their runs go on now rather than when
+    /// the leases expire. Returns how many runs were freed.
+    pub async fn reclaim(&self, is_dead: impl Fn(&str) -> bool) -> Result<u64, ExecError> {
+        let mut freed = 0;
+        for owner in self.inner.store.lease_owners().await? {
+            if owner != self.inner.owner && is_dead(&owner) {
+                freed += self.inner.store.expire_leases(&owner).await?;
+            }
+        }
+        Ok(freed)
     }
 
     /// Asks for a run to be cancelled. A run no live process holds is
@@ -521,7 +540,12 @@ impl Executor {
 
     /// Registers a run driven here, so that a cancel request made
     /// elsewhere reaches it; the guard unregisters it.
-    fn watch(&self, run_id: &str, request: RunRequest, cancel_now: bool) -> (RunRequest, ActiveGuard) {
+    fn watch(
+        &self,
+        run_id: &str,
+        request: RunRequest,
+        cancel_now: bool,
+    ) -> (RunRequest, ActiveGuard) {
         let token = request.cancel_token().cloned().unwrap_or_default();
         if cancel_now {
             token.cancel();
@@ -573,7 +597,11 @@ impl Executor {
         if let Some(runner) = lock(&self.inner.runners).get(hash) {
             return Ok(runner.clone());
         }
-        let runner = Runner::with_engine(workflow()?, &self.inner.registry, Arc::clone(&self.inner.engine))?;
+        let runner = Runner::with_engine(
+            workflow()?,
+            &self.inner.registry,
+            Arc::clone(&self.inner.engine),
+        )?;
         lock(&self.inner.runners).insert(hash.to_owned(), runner.clone());
         Ok(runner)
     }
@@ -598,7 +626,9 @@ impl Drop for ActiveGuard {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The result of a run that could not go on.
@@ -642,7 +672,9 @@ async fn heartbeat(inner: Weak<Inner>) {
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, "the leases of this process's runs could not be renewed"),
+            Err(error) => {
+                tracing::warn!(%error, "the leases of this process's runs could not be renewed");
+            }
         }
     }
 }

@@ -243,10 +243,7 @@ mod tests {
 
     #[test]
     fn sensitive_outputs_are_sealed_and_opened_again() {
-        let codec = Codec::new(
-            Arc::new(vec![vec![], vec!["token".into()]]),
-            Arc::new(Xor),
-        );
+        let codec = Codec::new(Arc::new(vec![vec![], vec!["token".into()]]), Arc::new(Xor));
         let mut outputs = Outputs::new();
         outputs.insert("token".into(), json!("tok-very-secret"));
         outputs.insert("status".into(), json!("ok"));
@@ -261,7 +258,10 @@ mod tests {
         let stored = codec.encode(&event);
         let text = String::from_utf8_lossy(&stored);
         assert!(!text.contains("tok-very-secret"), "{text}");
-        assert!(text.contains("$sealed") && text.contains("\"ok\""), "{text}");
+        assert!(
+            text.contains("$sealed") && text.contains("\"ok\""),
+            "{text}"
+        );
         assert_eq!(codec.decode(&stored).unwrap(), event);
 
         // Another step's outputs of the same name are not sensitive.

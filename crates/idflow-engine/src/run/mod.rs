@@ -88,12 +88,14 @@ pub(crate) mod testkit;
 
 pub use action::{Action, RunOutcome, RunStatus, StepState, WaitReason};
 pub use driver::{Discard, EventSink, RunRequest, Runner, RunnerError};
+pub use durable::{CancelOutcome, ExecError, Executor, ExecutorOptions, SecretSource};
 pub use event::{Event, EventKind, TimerId};
+pub use journal::{Codec, Journal, Seal};
 pub use machine::{Machine, MachineError, StepSnapshot};
 pub use program::Program;
 pub use progress::{Progress, RunObserver};
 pub use result::{RunResult, StepResult};
-pub use durable::{CancelOutcome, ExecError, Executor, ExecutorOptions, SecretSource};
-pub use journal::{Codec, Journal, Seal};
 pub use secrets::Secrets;
-pub use store::{Append, Definition, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore, StoreError};
+pub use store::{
+    Append, Definition, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore, StoreError,
+};

@@ -49,7 +49,11 @@ impl fmt::Debug for Definition {
 
 impl Definition {
     /// The definition of a workflow file's text.
-    pub fn new(workflow: impl Into<String>, path: impl Into<String>, source: impl Into<String>) -> Self {
+    pub fn new(
+        workflow: impl Into<String>,
+        path: impl Into<String>,
+        source: impl Into<String>,
+    ) -> Self {
         use sha2::{Digest as _, Sha256};
         let source = source.into();
         Self {
@@ -129,7 +133,7 @@ impl From<super::RunStatus> for RunPhase {
 
 impl fmt::Display for RunPhase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -238,7 +242,9 @@ pub enum StoreError {
     /// An append or release by a writer that no longer holds the run, or
     /// whose idea of the log's length is stale: someone else moved the
     /// run on; the writer must stop.
-    #[error("run {run_id} was moved on by another process (this one expected to write event {expected_seq})")]
+    #[error(
+        "run {run_id} was moved on by another process (this one expected to write event {expected_seq})"
+    )]
     Conflict {
         /// The run.
         run_id: String,
@@ -323,13 +329,24 @@ pub trait RunStore: Send + Sync + 'static {
         lease_until: OffsetDateTime,
     ) -> Result<Vec<String>, StoreError>;
 
+    /// The owners holding leases now.
+    async fn lease_owners(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Ends every lease `owner` holds at once (the owner is known to be
+    /// dead): its runs can be claimed now.
+    async fn expire_leases(&self, owner: &str) -> Result<u64, StoreError>;
+
     /// Gives up every lease `owner` holds (a graceful stop): its runs are
     /// due now for whoever goes on with them.
     async fn release_all(&self, owner: &str, now: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Asks for a run to be cancelled: flags it, and makes it due now if
     /// it is parked. Returns its record.
-    async fn request_cancel(&self, run_id: &str, now: OffsetDateTime) -> Result<RunRecord, StoreError>;
+    async fn request_cancel(
+        &self,
+        run_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<RunRecord, StoreError>;
 
     /// Clears a handled cancel request.
     async fn clear_cancel(&self, run_id: &str) -> Result<(), StoreError>;

@@ -67,6 +67,9 @@ impl CreateEnrollmentStep {
                  the photo to. Sends an Idempotency-Key; an ambiguous failure is not retried \
                  unless `retry_ambiguous` is true.",
             )
+            // Repeated after a crash with the same Idempotency-Key, the
+            // provider answers with the first creation.
+            .repeatable()
             .output("enrollment_id", "The new enrollment's id.")
             .output(
                 "account_id",
@@ -209,6 +212,7 @@ impl GetEnrollmentStep {
 
     fn metadata_for(name: &str, description: &str) -> StepMetadata {
         StepMetadata::new::<EnrollmentIdInput>(name, description)
+            .repeatable()
             .output("status", "`pending`, `success` or `failure`.")
             .output(
                 "reason",

@@ -51,6 +51,7 @@ impl IssueTokenStep {
                 "Issues a temporary web token for the account (POST /v1/api-keys) and the URL \
                  of the verification page where the user takes a selfie.",
             )
+            .repeatable()
             .sensitive_output(
                 "api_key",
                 "The web token (a credential, redacted in logs and results).",

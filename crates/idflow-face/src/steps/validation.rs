@@ -65,6 +65,7 @@ impl CreateValidationStep {
                 "Creates a face validation of an enrolled account (POST /v1/validations) and \
                  returns the link to upload the selfie to.",
             )
+            .repeatable()
             .output("validation_id", "The new validation's id.")
             .sensitive_output(
                 "file_upload_link",
@@ -150,6 +151,7 @@ impl AwaitValidationStep {
                  all; `until` and `poll` override).",
             )
             .with_default_gate("outputs.validation_status != 'pending'", DEFAULT_POLL)
+            .repeatable()
             .output("validation_status", "`pending`, `success` or `failure`.")
             .output(
                 "similarity_status",

@@ -13,8 +13,8 @@
 //! once).
 
 mod inputs;
-mod progress;
-mod provider;
+pub(crate) mod progress;
+pub(crate) mod provider;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -62,6 +62,13 @@ pub(crate) struct Args {
     /// page) until Ctrl-C.
     #[arg(long)]
     serve: bool,
+    #[command(flatten)]
+    data: super::data::DataArgs,
+    /// Keep the run in memory only: nothing is recorded, and a crash loses
+    /// it (by default every run is recorded in the data directory and can
+    /// be resumed with `idflow runs resume`).
+    #[arg(long)]
+    ephemeral: bool,
 }
 
 /// Exit code for an interrupted run.
@@ -80,6 +87,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let Some(workflow) = validated.workflow else {
         return Ok(Outcome::Invalid);
     };
+    let file = validated.file;
+    let data_dir = args.data.resolve()?;
     let base_dir = std::env::current_dir().context("cannot read the current folder")?;
     let (inputs, secrets) = match inputs::collect(&workflow, args, &base_dir) {
         Ok(found) => found,
@@ -103,7 +112,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let display = progress::Display::start(&workflow, args.log_format);
     let result = runtime.block_on(async {
         let face = if provider::uses_face_steps(&workflow) {
-            Some(provider::connect(args.config.as_deref(), &args.models).await?)
+            let provider_dir = super::data::provider_dir(&data_dir);
+            Some(provider::connect(args.config.as_deref(), &args.models, &provider_dir).await?)
         } else {
             None
         };
@@ -114,7 +124,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
             ),
             None => (idflow_cli::registry::build()?, None),
         };
-        let runner = Runner::new(Arc::clone(&workflow), &registry)?;
         let cancel = CancellationToken::new();
         let force = CancellationToken::new();
         let interrupts = tokio::spawn(watch_interrupts(cancel.clone(), force.clone()));
@@ -130,7 +139,22 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         for name in &args.reveal {
             request = request.reveal(name.clone());
         }
-        let result = runner.run(request).await;
+        let result = if args.ephemeral {
+            Runner::new(Arc::clone(&workflow), &registry)?
+                .run(request)
+                .await
+        } else {
+            let executor = super::data::executor(&data_dir, registry).await?;
+            let run_id = uuid::Uuid::now_v7().to_string();
+            tracing::info!(
+                run_id = %run_id,
+                store = %data_dir.display(),
+                "run recorded (`idflow runs show {run_id}`)"
+            );
+            executor
+                .run(Arc::clone(&workflow), &file, request.run_id(run_id))
+                .await?
+        };
         interrupts.abort();
         anyhow::Ok((result, cancel.is_cancelled(), embedded))
     });

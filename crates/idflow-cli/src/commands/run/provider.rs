@@ -15,7 +15,7 @@ use idflow_engine::model::Workflow;
 use idflow_face::{FaceConnection, ProviderSettings};
 use idflow_provider::{EmbeddedProvider, ProviderConfig};
 
-use crate::commands::provider::{DataDir, ModelsDir};
+use crate::commands::provider::ModelsDir;
 
 /// The file in the provider's data directory that holds the key of the
 /// local client `idflow run` uses (the provider itself keeps only hashes).
@@ -26,13 +26,13 @@ const LOCAL_CLIENT_NAME: &str = "idflow-local";
 /// The face steps' connection, and the embedded provider when one was
 /// started (keep it alive for as long as the run, or longer to serve the
 /// verification page).
-pub(super) struct FaceProvider {
-    pub(super) connection: FaceConnection,
-    pub(super) embedded: Option<EmbeddedProvider>,
+pub(crate) struct FaceProvider {
+    pub(crate) connection: FaceConnection,
+    pub(crate) embedded: Option<EmbeddedProvider>,
 }
 
 /// Whether any step of the workflow is a face step.
-pub(super) fn uses_face_steps(workflow: &Workflow) -> bool {
+pub(crate) fn uses_face_steps(workflow: &Workflow) -> bool {
     workflow
         .steps
         .iter()
@@ -41,9 +41,10 @@ pub(super) fn uses_face_steps(workflow: &Workflow) -> bool {
 
 /// Connects the face steps: to the configured provider, or to a newly
 /// started embedded one.
-pub(super) async fn connect(
+pub(crate) async fn connect(
     config_file: Option<&Path>,
     models: &ModelsDir,
+    provider_dir: &Path,
 ) -> anyhow::Result<FaceProvider> {
     if let Some(settings) =
         ProviderSettings::load(config_file).context("reading the provider settings")?
@@ -55,7 +56,7 @@ pub(super) async fn connect(
             embedded: None,
         });
     }
-    let data_dir = DataDir::default().resolve()?;
+    let data_dir = provider_dir.to_path_buf();
     let models_dir = models.resolve();
     let key = local_client_key(&data_dir).await?;
     let provider = idflow_provider::start_embedded(ProviderConfig::new(&data_dir, models_dir))

@@ -1,0 +1,109 @@
+//! The data directory (everything idflow keeps: the run store, its sealing
+//! key, and by default the embedded provider's data in `provider/`), and
+//! the durable-run executor every command that keeps runs builds from it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use idflow_engine::run::{Executor, ExecutorOptions, RunStore};
+use idflow_store::{Durability, KeySeal, SqliteStore};
+
+/// The environment variable naming the data directory.
+pub(crate) const ENV_DATA: &str = "IDFLOW_DATA";
+
+/// The `--data` option of the commands that keep or read runs.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct DataArgs {
+    /// Where idflow keeps runs (runs.sqlite3, store.key) and, unless
+    /// IDFLOW_PROVIDER_DATA says otherwise, the embedded provider's data
+    /// (provider/) [default: $XDG_DATA_HOME/idflow, else
+    /// ~/.local/share/idflow].
+    #[arg(id = "data", long = "data", value_name = "DIR", env = ENV_DATA)]
+    dir: Option<PathBuf>,
+}
+
+impl DataArgs {
+    /// The directory given, else the documented default.
+    pub(crate) fn resolve(&self) -> anyhow::Result<PathBuf> {
+        if let Some(dir) = &self.dir {
+            return Ok(dir.clone());
+        }
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .filter(|value| !value.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|value| !value.is_empty())
+                    .map(|home| PathBuf::from(home).join(".local/share"))
+            })
+            .context("no data directory: pass --data DIR or set IDFLOW_DATA")?;
+        Ok(base.join("idflow"))
+    }
+}
+
+/// The embedded provider's data directory for runs keeping their data in
+/// `data_dir`: `IDFLOW_PROVIDER_DATA` when set, else `<data_dir>/provider`.
+pub(crate) fn provider_dir(data_dir: &Path) -> PathBuf {
+    std::env::var_os(idflow_provider::ENV_DATA_DIR)
+        .filter(|value| !value.is_empty())
+        .map_or_else(|| data_dir.join("provider"), PathBuf::from)
+}
+
+/// Opens the run store in `data_dir` (made, 0700, if missing).
+pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
+    create_private_dir(data_dir)?;
+    let durability = match std::env::var("IDFLOW_STORE_SYNC").as_deref() {
+        Ok("full") => Durability::Full,
+        _ => Durability::Normal,
+    };
+    let store = SqliteStore::open(data_dir, durability).await?;
+    Ok(Arc::new(store))
+}
+
+/// An executor of durable runs on the store in `data_dir`, reading
+/// secrets from the environment.
+pub(crate) async fn executor(
+    data_dir: &Path,
+    registry: idflow_core::StepRegistry,
+) -> anyhow::Result<Executor> {
+    let store = open_store(data_dir).await?;
+    let seal = KeySeal::for_data_dir(data_dir)?;
+    let secrets = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    Ok(Executor::new(
+        store as Arc<dyn RunStore>,
+        Arc::new(registry),
+        Arc::new(seal),
+        Arc::new(secrets),
+        owner_id(),
+        ExecutorOptions::default(),
+    ))
+}
+
+/// This process, as a lease owner: `host:pid:random`.
+fn owner_id() -> String {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}:{}:{}", host_name(), std::process::id(), &random[..8])
+}
+
+/// This machine's name (lease owners on it are recognised by it).
+pub(crate) fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().replace(':', "_"))
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))
+}

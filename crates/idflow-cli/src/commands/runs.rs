@@ -1,0 +1,369 @@
+//! `idflow runs ...`: the runs recorded in the data directory: list them,
+//! show one, resume unfinished ones (what a restarted machine does),
+//! cancel one, prune old ones.
+//!
+//! Exit codes: 0 done (for `show`: the run exists; for `resume RUN_ID`:
+//! it succeeded), 1 a resumed or cancelled run ended failed or cancelled,
+//! 2 usage, a run that does not exist, or a store that cannot be used.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use idflow_engine::run::{CancelOutcome, Executor, RunFilter, RunPhase, RunRecord, RunStore as _};
+use idflow_engine::validate::validate;
+use tokio_util::sync::CancellationToken;
+
+use super::data::{self, DataArgs};
+use super::provider::ModelsDir;
+use super::run::provider;
+use crate::Outcome;
+
+/// Arguments of `idflow runs`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: RunsCommand,
+    #[command(flatten)]
+    data: DataArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RunsCommand {
+    /// List runs, newest first.
+    List {
+        /// Only runs in this state.
+        #[arg(long, value_parser = parse_phase, value_name = "STATUS")]
+        status: Option<RunPhase>,
+        /// Only runs of this workflow (its `name`).
+        #[arg(long, value_name = "NAME")]
+        workflow: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50, value_name = "N")]
+        limit: u32,
+        /// One JSON array of runs instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one run: the result JSON of `idflow run --json`, with status
+    /// `pending`, `running` or `waiting` while it is unfinished.
+    Show {
+        /// The run's id.
+        run_id: String,
+        /// Print the JSON (default: a summary).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Go on with unfinished runs in this process until they end (what a
+    /// restarted machine does); with RUN_ID, that run only.
+    Resume {
+        /// The run to resume.
+        run_id: Option<String>,
+        #[command(flatten)]
+        models: ModelsDir,
+        /// Provider settings file (see `idflow run --config`).
+        #[arg(long, value_name = "FILE")]
+        config: Option<std::path::PathBuf>,
+    },
+    /// Cancel a run: cleanup steps (`if: cancelled()` or `always()`) still
+    /// run. A run no live process holds is cancelled here.
+    Cancel {
+        /// The run's id.
+        run_id: String,
+    },
+    /// Delete finished runs older than AGE (default 30d) and their logs.
+    Prune {
+        /// How old a finished run must be, e.g. `30d`, `12h`.
+        #[arg(long, default_value = "30d", value_name = "AGE")]
+        older_than: String,
+    },
+}
+
+fn parse_phase(text: &str) -> Result<RunPhase, String> {
+    RunPhase::parse(text).ok_or_else(|| {
+        let names: Vec<_> = RunPhase::ALL.iter().map(|phase| phase.as_str()).collect();
+        format!("not a run status; one of {}", names.join(", "))
+    })
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
+    let data_dir = args.data.resolve()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match &args.command {
+            RunsCommand::List {
+                status,
+                workflow,
+                limit,
+                json,
+            } => {
+                let store = data::open_store(&data_dir).await?;
+                let filter = RunFilter {
+                    phase: *status,
+                    workflow: workflow.clone(),
+                    limit: Some(*limit),
+                    before: None,
+                };
+                list(&store.list_runs(&filter).await?, *json)
+            }
+            RunsCommand::Show { run_id, json } => {
+                let executor = data::executor(&data_dir, idflow_cli::registry::build()?).await?;
+                show(&executor, run_id, *json).await
+            }
+            RunsCommand::Resume {
+                run_id,
+                models,
+                config,
+            } => resume(&data_dir, run_id.as_deref(), models, config.as_deref()).await,
+            RunsCommand::Cancel { run_id } => {
+                let executor = connected_executor(&data_dir, &ModelsDir::default(), None).await?;
+                cancel(&executor, run_id).await
+            }
+            RunsCommand::Prune { older_than } => {
+                let age = idflow_core::parse_duration(older_than)
+                    .map_err(|error| anyhow::anyhow!("--older-than {older_than}: {error}"))?;
+                let store = data::open_store(&data_dir).await?;
+                let before = time::OffsetDateTime::now_utc() - age;
+                let pruned = store.prune(before).await?;
+                writeln!(std::io::stdout(), "pruned {pruned} finished runs")?;
+                Ok(Outcome::Success)
+            }
+        }
+    })
+}
+
+fn list(runs: &[RunRecord], json: bool) -> anyhow::Result<Outcome> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        let items: Vec<_> = runs.iter().map(summary_json).collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
+        return Ok(Outcome::Success);
+    }
+    if runs.is_empty() {
+        writeln!(out, "no runs")?;
+        return Ok(Outcome::Success);
+    }
+    writeln!(
+        out,
+        "{:<36}  {:<10}  {:<24}  STARTED",
+        "RUN", "STATUS", "WORKFLOW"
+    )?;
+    for run in runs {
+        writeln!(
+            out,
+            "{:<36}  {:<10}  {:<24}  {}",
+            run.id,
+            run.phase,
+            run.workflow,
+            rfc3339(run.created_at)
+        )?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn summary_json(run: &RunRecord) -> serde_json::Value {
+    serde_json::json!({
+        "run_id": run.id,
+        "workflow": run.workflow,
+        "status": run.phase,
+        "definition": run.definition,
+        "started_at": rfc3339(run.created_at),
+        "finished_at": run.finished_at.map(rfc3339),
+        "due_at": run.due_at.map(rfc3339),
+    })
+}
+
+fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+async fn show(executor: &Executor, run_id: &str, json: bool) -> anyhow::Result<Outcome> {
+    let Some(record) = executor.store().run(run_id).await? else {
+        anyhow::bail!("no run {run_id} in this data directory");
+    };
+    let result = executor.result_json(&record).await?;
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
+        return Ok(Outcome::Success);
+    }
+    writeln!(
+        out,
+        "run {} of {}: {} (started {})",
+        record.id,
+        record.workflow,
+        record.phase,
+        rfc3339(record.created_at)
+    )?;
+    if let Some(steps) = result.get("steps").and_then(serde_json::Value::as_object) {
+        for (id, step) in steps {
+            let status = step["status"].as_str().unwrap_or("?");
+            let attempts = step["attempts"].as_u64().unwrap_or(0);
+            match step.get("error").filter(|error| !error.is_null()) {
+                Some(error) => writeln!(
+                    out,
+                    "  {id}: {status} ({attempts} attempts): {} ({})",
+                    error["message"].as_str().unwrap_or(""),
+                    error["code"].as_str().unwrap_or("")
+                )?,
+                None => writeln!(out, "  {id}: {status} ({attempts} attempts)")?,
+            }
+        }
+    }
+    if let Some(error) = result.get("error").filter(|error| !error.is_null()) {
+        writeln!(
+            out,
+            "  run: {} ({})",
+            error["message"].as_str().unwrap_or(""),
+            error["code"].as_str().unwrap_or("")
+        )?;
+    }
+    Ok(Outcome::Success)
+}
+
+async fn resume(
+    data_dir: &Path,
+    run_id: Option<&str>,
+    models: &ModelsDir,
+    config: Option<&Path>,
+) -> anyhow::Result<Outcome> {
+    let executor = connected_executor(data_dir, models, config).await?;
+    reclaim_dead_owners(&executor).await?;
+    let Some(run_id) = run_id else {
+        let stop = CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                on_signal.cancel();
+            }
+        });
+        executor.work(stop.clone(), true).await?;
+        if stop.is_cancelled() {
+            return Ok(Outcome::Interrupted);
+        }
+        writeln!(std::io::stdout(), "no unfinished runs left")?;
+        return Ok(Outcome::Success);
+    };
+    if let Some(result) = executor.resume(run_id).await? {
+        writeln!(std::io::stdout(), "run {run_id}: {}", result.status)?;
+        return Ok(outcome_of(RunPhase::from(result.status)));
+    }
+    match executor.store().run(run_id).await? {
+        None => anyhow::bail!("no run {run_id} in this data directory"),
+        Some(record) if record.phase.is_finished() => {
+            writeln!(
+                std::io::stdout(),
+                "run {run_id} had already finished: {}",
+                record.phase
+            )?;
+            Ok(outcome_of(record.phase))
+        }
+        Some(record) => anyhow::bail!(
+            "run {run_id} is being executed by another process ({})",
+            record.lease_owner.unwrap_or_default()
+        ),
+    }
+}
+
+async fn cancel(executor: &Executor, run_id: &str) -> anyhow::Result<Outcome> {
+    reclaim_dead_owners(executor).await?;
+    let mut out = std::io::stdout().lock();
+    match executor.cancel(run_id).await? {
+        CancelOutcome::AlreadyFinished(phase) => {
+            writeln!(out, "run {run_id} had already finished: {phase}")?;
+            Ok(outcome_of(phase))
+        }
+        CancelOutcome::Requested { owner } => {
+            writeln!(
+                out,
+                "run {run_id}: cancel requested; {owner} is running it and will stop it"
+            )?;
+            Ok(Outcome::Success)
+        }
+        CancelOutcome::Cancelled(result) => {
+            writeln!(out, "run {run_id}: {}", result.status)?;
+            Ok(Outcome::Success)
+        }
+    }
+}
+
+fn outcome_of(phase: RunPhase) -> Outcome {
+    match phase {
+        RunPhase::Succeeded => Outcome::Success,
+        _ => Outcome::Failure,
+    }
+}
+
+/// An executor whose face steps are connected (to the configured provider,
+/// or to the embedded one) when an unfinished run needs them.
+async fn connected_executor(
+    data_dir: &Path,
+    models: &ModelsDir,
+    config: Option<&Path>,
+) -> anyhow::Result<Executor> {
+    let store = data::open_store(data_dir).await?;
+    let registry = if unfinished_runs_use_face_steps(&store).await? {
+        let face = provider::connect(config, models, &data::provider_dir(data_dir)).await?;
+        // The embedded provider lives as long as this process.
+        std::mem::forget(face.embedded);
+        idflow_cli::registry::build_with(face.connection)?
+    } else {
+        idflow_cli::registry::build()?
+    };
+    data::executor(data_dir, registry).await
+}
+
+async fn unfinished_runs_use_face_steps(
+    store: &Arc<idflow_store::SqliteStore>,
+) -> anyhow::Result<bool> {
+    let registry = idflow_cli::registry::build()?;
+    let engine = idflow_engine::expr::ExprEngine::new();
+    let mut seen = std::collections::HashSet::new();
+    for phase in [RunPhase::Pending, RunPhase::Running, RunPhase::Waiting] {
+        let filter = RunFilter {
+            phase: Some(phase),
+            ..RunFilter::default()
+        };
+        for run in store.list_runs(&filter).await? {
+            if !seen.insert(run.definition.clone()) {
+                continue;
+            }
+            let definition = store.definition(&run.definition).await?;
+            let file = idflow_engine::source::SourceFile::new(definition.path, definition.source);
+            if validate(file, &registry, &engine)
+                .workflow
+                .is_some_and(|workflow| provider::uses_face_steps(&workflow))
+            {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Runs held by a process of this machine that no longer exists (killed)
+/// can be taken at once instead of when their lease expires.
+async fn reclaim_dead_owners(executor: &Executor) -> anyhow::Result<()> {
+    let host = data::host_name();
+    executor
+        .reclaim(|owner| {
+            let mut parts = owner.split(':');
+            let (Some(owner_host), Some(pid)) = (parts.next(), parts.next()) else {
+                return false;
+            };
+            owner_host == host && !process_is_idflow(pid)
+        })
+        .await?;
+    Ok(())
+}
+
+/// Whether a process with this pid runs and is an idflow.
+fn process_is_idflow(pid: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.windows(6).any(|window| window == b"idflow"))
+}
