@@ -76,26 +76,11 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        check_ours(path).await?;
         let mut writer = options
             .connect()
             .await
             .map_err(|error| opening_error(path, &error))?;
-        let application_id: i64 = sqlx::query_scalar("PRAGMA application_id")
-            .fetch_one(&mut writer)
-            .await
-            .map_err(|error| opening_error(path, &error))?;
-        let tables: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
-        )
-        .fetch_one(&mut writer)
-        .await
-        .map_err(|error| opening_error(path, &error))?;
-        if application_id != APPLICATION_ID && tables > 0 {
-            return Err(StoreError::Unusable(format!(
-                "{} is a database of another program, not an idflow run store; it was left untouched (give idflow a data folder of its own)",
-                path.display()
-            )));
-        }
         sqlx::migrate!("./migrations")
             .run(&mut writer)
             .await
@@ -168,6 +153,38 @@ fn check_not_foreign(path: &Path) -> Result<(), StoreError> {
         "{} is not an idflow run store (not a SQLite database: corrupt, or another program's file); it was left untouched: move it away, or restore it from a backup",
         path.display()
     )))
+}
+
+/// Refuses a SQLite database of another program (it has tables and not
+/// idflow's `application_id`), looking read-only so that nothing changes.
+async fn check_ours(path: &Path) -> Result<(), StoreError> {
+    if std::fs::metadata(path).map_or(true, |metadata| metadata.len() == 0) {
+        return Ok(());
+    }
+    let mut connection = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .connect()
+        .await
+        .map_err(|error| opening_error(path, &error))?;
+    let application_id: i64 = sqlx::query_scalar("PRAGMA application_id")
+        .fetch_one(&mut connection)
+        .await
+        .map_err(|error| opening_error(path, &error))?;
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )
+    .fetch_one(&mut connection)
+    .await
+    .map_err(|error| opening_error(path, &error))?;
+    drop(connection);
+    if application_id != APPLICATION_ID && tables > 0 {
+        return Err(StoreError::Unusable(format!(
+            "{} is a database of another program, not an idflow run store; it was left untouched (give idflow a data folder of its own)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn opening_error(path: &Path, error: &sqlx::Error) -> StoreError {

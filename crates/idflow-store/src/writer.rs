@@ -4,7 +4,7 @@
 //! savepoint, so one that is refused (a fenced append) or fails leaves the
 //! others of its batch intact.
 
-use idflow_engine::run::{Append, Definition, NewRun, Release, RunRecord, StoreError};
+use idflow_engine::run::{Append, Definition, NewRun, Release, RunPhase, RunRecord, StoreError};
 use sqlx::{Connection as _, SqliteConnection};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
@@ -206,19 +206,25 @@ async fn put_definition(
 async fn create_run(c: &mut SqliteConnection, run: NewRun) -> Result<(), StoreError> {
     put_definition(c, &run.definition).await?;
     let created = millis(run.created_at);
+    let (phase, lease_until, due_at) = match &run.owner {
+        Some(_) => (RunPhase::Running, Some(millis(run.lease_until)), None),
+        None => (RunPhase::Pending, None, Some(created)),
+    };
     let rid: i64 = sqlx::query_scalar(
-        "INSERT INTO runs (id, workflow, definition, phase, base_dir, created_at, updated_at, next_seq, lease_owner, lease_until) \
-         VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?) RETURNING rid",
+        "INSERT INTO runs (id, workflow, definition, phase, base_dir, created_at, updated_at, next_seq, lease_owner, lease_until, due_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rid",
     )
     .bind(&run.id)
     .bind(&run.workflow)
     .bind(&run.definition.hash)
+    .bind(phase.as_str())
     .bind(&run.base_dir)
     .bind(created)
     .bind(created)
     .bind(i64::try_from(run.events.len()).unwrap_or(i64::MAX))
     .bind(&run.owner)
-    .bind(millis(run.lease_until))
+    .bind(lease_until)
+    .bind(due_at)
     .fetch_one(&mut *c)
     .await
     .map_err(db_error)?;

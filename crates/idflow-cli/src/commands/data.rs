@@ -50,14 +50,33 @@ pub(crate) fn provider_dir(data_dir: &Path) -> PathBuf {
         .map_or_else(|| data_dir.join("provider"), PathBuf::from)
 }
 
-/// Opens the run store in `data_dir` (made, 0700, if missing).
+/// The environment variable that sets how long finished runs are kept.
+pub(crate) const ENV_RETENTION: &str = "IDFLOW_RUN_RETENTION";
+
+/// Finished runs are kept this long unless `IDFLOW_RUN_RETENTION` says
+/// otherwise.
+const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_hours(30 * 24);
+
+/// Opens the run store in `data_dir` (made, 0700, if missing), and prunes
+/// the runs finished longer ago than the retention.
 pub(crate) async fn open_store(data_dir: &Path) -> anyhow::Result<Arc<SqliteStore>> {
     create_private_dir(data_dir)?;
     let durability = match std::env::var("IDFLOW_STORE_SYNC").as_deref() {
         Ok("full") => Durability::Full,
         _ => Durability::Normal,
     };
+    let retention = match std::env::var(ENV_RETENTION) {
+        Ok(text) => idflow_core::parse_duration(&text)
+            .map_err(|error| anyhow::anyhow!("{ENV_RETENTION}={text}: {error}"))?,
+        Err(_) => DEFAULT_RETENTION,
+    };
     let store = SqliteStore::open(data_dir, durability).await?;
+    let pruned = store
+        .prune(time::OffsetDateTime::now_utc() - retention)
+        .await?;
+    if pruned > 0 {
+        tracing::debug!(pruned, "finished runs past their retention were deleted");
+    }
     Ok(Arc::new(store))
 }
 

@@ -220,25 +220,29 @@ impl Runner {
             .run_id
             .clone()
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let seed = request
-            .seed
-            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
-        let workflow = self.inner.program.workflow();
-        let started = Event::new(
-            Duration::ZERO,
-            EventKind::RunStarted {
-                workflow: workflow.name.clone(),
-                run_id: run_id.clone(),
-                inputs: Arc::new(request.inputs.clone()),
-                seed,
-                max_concurrency: request.max_concurrency,
-            },
-        );
+        let started = self.first_event(&run_id, &request);
         let machine = Machine::new(Arc::clone(&self.inner.program), request.secrets.clone());
         let (mut driver, signals, span) =
             self.driver(machine, run_id, request, sink, launch, Duration::ZERO);
         driver.apply(&started);
         (driver, signals, span)
+    }
+
+    /// The `run_started` event of a new run.
+    pub(crate) fn first_event(&self, run_id: &str, request: &RunRequest) -> Event {
+        let seed = request
+            .seed
+            .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0);
+        Event::new(
+            Duration::ZERO,
+            EventKind::RunStarted {
+                workflow: self.inner.program.workflow().name.clone(),
+                run_id: run_id.to_owned(),
+                inputs: Arc::new(request.inputs.clone()),
+                seed,
+                max_concurrency: request.max_concurrency,
+            },
+        )
     }
 
     /// A driver that goes on with a run rebuilt from its log in another
@@ -287,15 +291,12 @@ impl Runner {
         &self,
         machine: Machine,
         run_id: String,
-        request: RunRequest,
+        mut request: RunRequest,
         sink: S,
         launch: Launch,
         origin_offset: Duration,
     ) -> (Driver<S>, Signals, tracing::Span) {
-        let redactor = Redactor::new();
-        for value in request.secrets.values() {
-            redactor.add(value);
-        }
+        let redactor = request.secret_values();
         let workflow = self.inner.program.workflow();
         let span = tracing::info_span!("run", run_id = %run_id, workflow = %workflow.name);
         let origin = Instant::now();
@@ -380,6 +381,7 @@ pub struct RunRequest {
     force_cancel: Option<CancellationToken>,
     observer: Option<Arc<dyn RunObserver>>,
     reveal: Vec<String>,
+    redactor: Option<Redactor>,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -410,6 +412,7 @@ impl RunRequest {
             force_cancel: None,
             observer: None,
             reveal: Vec::new(),
+            redactor: None,
         }
     }
 
@@ -437,6 +440,21 @@ impl RunRequest {
     /// The folder relative paths resolve against.
     pub(crate) fn base_dir_path(&self) -> &std::path::Path {
         &self.base_dir
+    }
+
+    /// The run's redactor: its secret values, and the credentials its
+    /// steps report as it goes (shared with the driver that runs it).
+    pub(crate) fn secret_values(&mut self) -> Redactor {
+        let secrets = &self.secrets;
+        self.redactor
+            .get_or_insert_with(|| {
+                let redactor = Redactor::new();
+                for value in secrets.values() {
+                    redactor.add(value);
+                }
+                redactor
+            })
+            .clone()
     }
 
     /// The token that cancels the run, if any.

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use idflow_core::{StepError, StepRegistry};
+use idflow_core::{Redactor, StepError, StepRegistry};
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -189,7 +189,7 @@ impl Executor {
         let runner = self.runner_of(&definition.hash, || Ok(workflow))?;
         let mut request = request;
         let run_id = request.run_id_or_new().to_owned();
-        let request = request.run_id(run_id.clone());
+        let mut request = request.run_id(run_id.clone());
         let created_at = OffsetDateTime::now_utc();
         let new_run = NewRun {
             id: run_id.clone(),
@@ -198,11 +198,14 @@ impl Executor {
             base_dir: request.base_dir_path().display().to_string(),
             created_at,
             events: Vec::new(),
-            owner: self.inner.owner.clone(),
+            owner: Some(self.inner.owner.clone()),
             lease_until: created_at + self.inner.options.lease,
         };
-        let journal =
-            Journal::creating(Arc::clone(&self.inner.store), self.codec(&runner), new_run);
+        let journal = Journal::creating(
+            Arc::clone(&self.inner.store),
+            self.codec(&runner, request.secret_values()),
+            new_run,
+        );
         let (request, cancel) = self.watch(&run_id, request, false);
         let launch = Launch {
             wall_start: created_at,
@@ -217,6 +220,38 @@ impl Executor {
                 Settled::Finished(result) => *result,
                 Settled::Parked => unreachable!("an attached run never parks"),
             })
+    }
+
+    /// Records a new run of `workflow` (read from `file`) for a worker to
+    /// execute ([`Executor::work`], here or in another process), and
+    /// returns its id at once.
+    pub async fn submit(
+        &self,
+        workflow: Arc<Workflow>,
+        file: &SourceFile,
+        mut request: RunRequest,
+    ) -> Result<String, ExecError> {
+        let definition =
+            Definition::new(workflow.name.clone(), file.name.clone(), file.text.clone());
+        let runner = self.runner_of(&definition.hash, || Ok(workflow))?;
+        let run_id = request.run_id_or_new().to_owned();
+        let first = runner.first_event(&run_id, &request);
+        let created_at = OffsetDateTime::now_utc();
+        self.inner
+            .store
+            .create_run(NewRun {
+                id: run_id.clone(),
+                workflow: runner.workflow().name.clone(),
+                definition,
+                base_dir: request.base_dir_path().display().to_string(),
+                created_at,
+                events: vec![self.codec(&runner, Redactor::new()).encode(&first)],
+                owner: None,
+                lease_until: created_at,
+            })
+            .await?;
+        self.inner.wake.notify_one();
+        Ok(run_id)
     }
 
     /// Claims due runs and drives them until `until` says to stop: when
@@ -419,10 +454,10 @@ impl Executor {
             .secrets(secrets)
             .base_dir(&record.base_dir);
         let cancel_now = record.cancel_requested && !machine.cancel_requested();
-        let (request, cancel) = self.watch(&record.id, request, cancel_now);
+        let (mut request, cancel) = self.watch(&record.id, request, cancel_now);
         let journal = Journal::new(
             Arc::clone(&self.inner.store),
-            self.codec(&runner),
+            self.codec(&runner, request.secret_values()),
             record.id.clone(),
             self.inner.owner.clone(),
             record.next_seq,
@@ -444,7 +479,7 @@ impl Executor {
         runner: &Runner,
         secrets: Secrets,
     ) -> Result<Machine, ExecError> {
-        let codec = self.codec(runner);
+        let codec = self.codec(runner, Redactor::new());
         let stored = self.inner.store.events(&record.id).await?;
         let corrupt = |reason: String| StoreError::Corrupt {
             run_id: record.id.clone(),
@@ -560,11 +595,12 @@ impl Executor {
         )
     }
 
-    fn codec(&self, runner: &Runner) -> Codec {
+    fn codec(&self, runner: &Runner, secrets: Redactor) -> Codec {
         Codec::new(
             Arc::clone(runner.sensitive_outputs()),
             Arc::clone(&self.inner.seal),
         )
+        .sealing_secrets(secrets)
     }
 
     /// The runner of a run's pinned definition.

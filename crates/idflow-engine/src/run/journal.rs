@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use idflow_core::Outputs;
+use idflow_core::{Outputs, Redactor};
 
 use super::driver::EventSink;
 use super::event::{Event, EventKind};
@@ -29,12 +29,16 @@ pub trait Seal: Send + Sync + 'static {
 
 const SEALED: &str = "$sealed";
 
-/// Encodes and decodes the events of one workflow's runs.
+/// Encodes and decodes the events of one run.
 #[derive(Clone)]
 pub struct Codec {
     /// The outputs of each step that must be sealed.
     sensitive: Arc<Vec<Vec<String>>>,
     seal: Arc<dyn Seal>,
+    /// The run's secret values: an output that contains one is sealed too
+    /// (a step should never output a secret, but if one does, it is not
+    /// written in clear).
+    secrets: Redactor,
 }
 
 impl std::fmt::Debug for Codec {
@@ -48,7 +52,25 @@ impl std::fmt::Debug for Codec {
 impl Codec {
     /// A codec sealing `sensitive[i]` (output names of step `i`).
     pub fn new(sensitive: Arc<Vec<Vec<String>>>, seal: Arc<dyn Seal>) -> Self {
-        Self { sensitive, seal }
+        Self {
+            sensitive,
+            seal,
+            secrets: Redactor::new(),
+        }
+    }
+
+    /// Also seals every output that contains one of these secret values.
+    #[must_use]
+    pub fn sealing_secrets(mut self, secrets: Redactor) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
+    fn must_seal(&self, step: usize, name: &str, value: &serde_json::Value) -> bool {
+        self.sensitive
+            .get(step)
+            .is_some_and(|names| names.iter().any(|sensitive| sensitive == name))
+            || (!self.secrets.is_empty() && self.secrets.redact_json(value) != *value)
     }
 
     /// The stored form of an event.
@@ -58,12 +80,13 @@ impl Codec {
             attempt,
             outputs,
         } = &event.kind
-            && let Some(names) = self.sensitive.get(step.get())
-            && names.iter().any(|name| outputs.contains_key(name))
+            && outputs
+                .iter()
+                .any(|(name, value)| self.must_seal(step.get(), name, value))
         {
             let mut sealed = Outputs::clone(outputs);
-            for name in names {
-                if let Some(value) = sealed.get_mut(name) {
+            for (name, value) in &mut sealed {
+                if self.must_seal(step.get(), name, value) {
                     let plain = serde_json::to_vec(value).unwrap_or_default();
                     let text = STANDARD_NO_PAD.encode(self.seal.seal(&plain));
                     *value = serde_json::json!({ SEALED: text });
@@ -86,15 +109,11 @@ impl Codec {
     pub fn decode(&self, bytes: &[u8]) -> Result<Event, String> {
         let mut event: Event =
             serde_json::from_slice(bytes).map_err(|error| format!("not an event: {error}"))?;
-        if let EventKind::AttemptSucceeded { step, outputs, .. } = &mut event.kind
-            && let Some(names) = self.sensitive.get(step.get())
+        if let EventKind::AttemptSucceeded { outputs, .. } = &mut event.kind
+            && outputs.values().any(is_sealed)
         {
-            let outputs = Arc::make_mut(outputs);
-            for name in names {
-                let Some(value) = outputs.get_mut(name) else {
-                    continue;
-                };
-                let Some(text) = value.get(SEALED).and_then(serde_json::Value::as_str) else {
+            for (name, value) in Arc::make_mut(outputs) {
+                let Some(text) = sealed_text(value) else {
                     continue;
                 };
                 let sealed = STANDARD_NO_PAD
@@ -109,6 +128,20 @@ impl Codec {
         }
         Ok(event)
     }
+}
+
+/// The sealed text of a `{"$sealed": "..."}` value.
+fn sealed_text(value: &serde_json::Value) -> Option<&str> {
+    match value {
+        serde_json::Value::Object(map) if map.len() == 1 => {
+            map.get(SEALED).and_then(serde_json::Value::as_str)
+        }
+        _ => None,
+    }
+}
+
+fn is_sealed(value: &serde_json::Value) -> bool {
+    sealed_text(value).is_some()
 }
 
 /// The durable sink: encodes each event as it is recorded and, when the
@@ -160,7 +193,8 @@ impl Journal {
     /// A journal of a new run: the first flush records the run with its
     /// first events, in one write.
     pub fn creating(store: Arc<dyn RunStore>, codec: Codec, run: NewRun) -> Self {
-        let mut journal = Self::new(store, codec, run.id.clone(), run.owner.clone(), 0);
+        let owner = run.owner.clone().unwrap_or_default();
+        let mut journal = Self::new(store, codec, run.id.clone(), owner, 0);
         journal.creating = Some(Box::new(run));
         journal
     }
@@ -263,6 +297,26 @@ mod tests {
             "{text}"
         );
         assert_eq!(codec.decode(&stored).unwrap(), event);
+
+        // An output that contains a secret is sealed too.
+        let secrets = Redactor::new();
+        secrets.add("sk-live-9");
+        let codec = codec.sealing_secrets(secrets);
+        let leaky = Event::new(
+            Duration::ZERO,
+            EventKind::AttemptSucceeded {
+                step: StepIndex(0),
+                attempt: 1,
+                outputs: Arc::new(
+                    [("auth".to_owned(), json!("Bearer sk-live-9"))]
+                        .into_iter()
+                        .collect(),
+                ),
+            },
+        );
+        let stored = codec.encode(&leaky);
+        assert!(!String::from_utf8_lossy(&stored).contains("sk-live-9"));
+        assert_eq!(codec.decode(&stored).unwrap(), leaky);
 
         // Another step's outputs of the same name are not sensitive.
         let plain = Event::new(

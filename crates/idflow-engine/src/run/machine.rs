@@ -138,6 +138,9 @@ struct StepRun {
     /// When the timer is due (since the run started), to schedule it again
     /// after a resume.
     timer_due: Duration,
+    /// The next attempt restarts the current one (it was interrupted before
+    /// it could act): same attempt number, same call.
+    restart: bool,
     /// Successful attempts so far: an attempt after a poll is a new call,
     /// a retry repeats the same call (see [`StepSnapshot::call`]).
     calls: u32,
@@ -174,6 +177,7 @@ impl StepRun {
             poll_interval: Duration::ZERO,
             timer: None,
             timer_due: Duration::ZERO,
+            restart: false,
             calls: 0,
             wait: None,
             outputs: None,
@@ -501,7 +505,12 @@ impl Machine {
     fn start_attempt(&mut self, step: StepIndex, actions: &mut Vec<Action>) {
         let program = Arc::clone(&self.program);
         let plan = &program.workflow().steps[step.get()];
-        let attempt = self.state.steps[step.get()].attempts.saturating_add(1);
+        let run = &mut self.state.steps[step.get()];
+        let attempt = if std::mem::take(&mut run.restart) {
+            run.attempts
+        } else {
+            run.attempts.saturating_add(1)
+        };
         let input = match &plan.with {
             ValueTemplate::Literal(value) => value.clone(),
             template => {
@@ -636,9 +645,10 @@ impl Machine {
         }
     }
 
-    /// An attempt whose process stopped: start it again at once when it
-    /// never began or is safe to repeat; otherwise it counts as a failure
-    /// (`interrupted`, retryable under the step's retry policy).
+    /// An attempt whose process stopped: start it again at once (the same
+    /// attempt, with the same input) when it never began or is safe to
+    /// repeat; otherwise it counts as a failure (`interrupted`, retryable
+    /// under the step's retry policy).
     fn on_interrupted(
         &mut self,
         step: StepIndex,
@@ -658,7 +668,9 @@ impl Machine {
             return self.on_failure(step, attempt, error, actions);
         }
         self.state.running -= 1;
-        self.state.steps[step.get()].state = StepState::Pending;
+        let run = &mut self.state.steps[step.get()];
+        run.state = StepState::Pending;
+        run.restart = true;
         self.enqueue(step, actions);
     }
 

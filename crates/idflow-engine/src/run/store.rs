@@ -186,8 +186,9 @@ pub struct NewRun {
     pub created_at: OffsetDateTime,
     /// The encoded first events (from sequence number 0).
     pub events: Vec<Vec<u8>>,
-    /// The process that executes it.
-    pub owner: String,
+    /// The process that executes it; none: it is due now, for whichever
+    /// worker claims it.
+    pub owner: Option<String>,
     /// Until when `owner` holds it.
     pub lease_until: OffsetDateTime,
 }

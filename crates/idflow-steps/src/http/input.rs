@@ -46,6 +46,12 @@ pub struct HttpInput {
     /// retryable error, the others with a terminal one.
     #[serde(default)]
     pub expect_status: Option<ExpectStatus>,
+    /// Send an `Idempotency-Key` header: the same for every attempt of this
+    /// call of the step in this run (its retries, and an attempt repeated
+    /// after a crash), and different for any other call, so that a server
+    /// that honours it carries the request out once.
+    #[serde(default)]
+    pub idempotency_key: bool,
 }
 
 /// An HTTP method `core.http` can send.
@@ -161,6 +167,7 @@ pub(crate) struct CheckedRequest {
     pub(crate) query: Vec<(String, String)>,
     pub(crate) body: RequestBody,
     pub(crate) expected: Expected,
+    pub(crate) idempotency_key: bool,
 }
 
 /// Header names whose values are credentials: they are added to the run's
@@ -209,6 +216,7 @@ impl HttpInput {
             query,
             body,
             expected,
+            idempotency_key: self.idempotency_key,
         })
     }
 }

@@ -102,6 +102,9 @@ impl HttpStep {
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
         }
+        if request.idempotency_key {
+            builder = builder.header("idempotency-key", ctx.call_key());
+        }
         builder = match request.body {
             RequestBody::None => builder,
             RequestBody::Json(json) => builder.json(&json),

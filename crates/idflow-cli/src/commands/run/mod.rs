@@ -28,6 +28,7 @@ use crate::Outcome;
 
 /// Arguments of `idflow run`.
 #[derive(Debug, clap::Args)]
+#[allow(clippy::struct_excessive_bools, reason = "command-line switches")]
 pub(crate) struct Args {
     /// The workflow file.
     file: PathBuf,
@@ -67,8 +68,12 @@ pub(crate) struct Args {
     /// Keep the run in memory only: nothing is recorded, and a crash loses
     /// it (by default every run is recorded in the data directory and can
     /// be resumed with `idflow runs resume`).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "detach")]
     ephemeral: bool,
+    /// Record the run and print its id without running it here: a worker
+    /// (`idflow runs resume`) executes it.
+    #[arg(long, conflicts_with_all = ["json", "serve", "reveal"])]
+    detach: bool,
 }
 
 /// Exit code for an interrupted run.
@@ -109,6 +114,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if args.detach {
+        return runtime.block_on(detach(
+            workflow, &file, &data_dir, inputs, secrets, base_dir,
+        ));
+    }
     let display = progress::Display::start(&workflow, args.log_format);
     let result = runtime.block_on(async {
         let face = if provider::uses_face_steps(&workflow) {
@@ -181,6 +191,22 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         RunStatus::Cancelled if interrupted => Outcome::Interrupted,
         RunStatus::Failed | RunStatus::Cancelled => Outcome::Failure,
     })
+}
+
+/// Records the run for a worker and prints its id.
+async fn detach(
+    workflow: Arc<idflow_engine::model::Workflow>,
+    file: &idflow_engine::source::SourceFile,
+    data_dir: &std::path::Path,
+    inputs: serde_json::Value,
+    secrets: idflow_engine::run::Secrets,
+    base_dir: PathBuf,
+) -> anyhow::Result<Outcome> {
+    let executor = super::data::executor(data_dir, idflow_cli::registry::build()?).await?;
+    let request = RunRequest::new(inputs).secrets(secrets).base_dir(base_dir);
+    let run_id = executor.submit(workflow, file, request).await?;
+    writeln!(std::io::stdout(), "{run_id}")?;
+    Ok(Outcome::Success)
 }
 
 /// The first Ctrl-C cancels the run (cleanup steps still run); the second
