@@ -153,6 +153,7 @@ fn every_command_in_the_readme_runs_as_shown() {
             .args(args.split_whitespace())
             .current_dir(scratch.path())
             .env("IDFLOW_PROVIDER_DATA", &data)
+            .env("IDFLOW_DATA", scratch.path().join("idflow-data"))
             .env_remove("TRUORA_API_KEY")
             .envs(env)
             .output()
