@@ -48,6 +48,10 @@ struct TestInput {
     value: serde_json::Value,
     #[serde(default)]
     wait_for_gate: bool,
+    /// A credential the step "sends" (it is never shown).
+    #[serde(default)]
+    #[allow(dead_code, reason = "received like a credential, never used")]
+    auth: Option<String>,
 }
 
 #[async_trait]
@@ -104,7 +108,8 @@ impl World {
             .repeatable()
             .output("call", "The call.")
             .output("value", "The value.")
-            .sensitive_output("token", "A credential.");
+            .sensitive_output("token", "A credential.")
+            .credential_input("auth");
         registry
             .register(TestStep {
                 metadata,
@@ -174,11 +179,11 @@ steps:
     needs: [first]
     with: {value: '${{ steps.first.outputs.value + 1 }}', wait_for_gate: true}
   third:
-    uses: core.set
+    uses: test.step
     needs: [second]
-    with: {auth: '${{ secrets.api_key }}', n: '${{ steps.second.outputs.value }}'}
+    with: {auth: '${{ secrets.api_key }}', value: '${{ steps.second.outputs.value }}'}
 outputs:
-  n: ${{ steps.third.outputs.n }}
+  n: ${{ steps.third.outputs.value }}
 ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,297 @@
+//! Durable runs on SQLite, beside the in-memory engine in the same run:
+//!
+//! - 5-step no-op runs per second: in memory, durable with
+//!   `synchronous=NORMAL` (the default) and with `FULL`;
+//! - bytes on disk per event;
+//! - 100,000 runs parked on a one-hour poll: whole-process RSS, and the
+//!   time a restarted process takes until every one is scheduled again.
+//!
+//! `cargo bench -p idflow-store --bench durable` (release). Set
+//! `IDFLOW_BENCH_RUNS` / `IDFLOW_BENCH_PARKED` to change the counts.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::print_stdout,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    reason = "a bench binary: figures are printed, counts are small"
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, StepRegistry};
+use idflow_engine::expr::ExprEngine;
+use idflow_engine::model::Workflow;
+use idflow_engine::run::{
+    Executor, ExecutorOptions, RunFilter, RunPhase, RunRequest, RunStore, Runner,
+};
+use idflow_engine::source::SourceFile;
+use idflow_engine::validate::validate;
+use idflow_store::{DATABASE_FILE, Durability, KeySeal, SqliteStore};
+use serde_json::json;
+use sqlx::ConnectOptions as _;
+
+/// `bench.noop`: does nothing.
+struct Noop(StepMetadata);
+
+#[async_trait]
+impl Step for Noop {
+    fn metadata(&self) -> &StepMetadata {
+        &self.0
+    }
+    async fn run(
+        &self,
+        _ctx: &StepContext,
+        _input: serde_json::Value,
+    ) -> Result<Outputs, StepError> {
+        Ok(Outputs::new())
+    }
+}
+
+/// `bench.status`: outputs `{status: pending}` (a poll that never ends).
+struct Pending(StepMetadata);
+
+#[async_trait]
+impl Step for Pending {
+    fn metadata(&self) -> &StepMetadata {
+        &self.0
+    }
+    async fn run(
+        &self,
+        _ctx: &StepContext,
+        _input: serde_json::Value,
+    ) -> Result<Outputs, StepError> {
+        let mut outputs = Outputs::new();
+        outputs.insert("status".into(), json!("pending"));
+        Ok(outputs)
+    }
+}
+
+fn registry() -> Arc<StepRegistry> {
+    let mut registry = StepRegistry::new();
+    let noop = StepMetadata::new::<serde_json::Value>("bench.noop", "Nothing.").repeatable();
+    registry.register(Noop(noop)).unwrap();
+    let pending = StepMetadata::new::<serde_json::Value>("bench.status", "Pending.")
+        .repeatable()
+        .output("status", "Always pending.");
+    registry.register(Pending(pending)).unwrap();
+    Arc::new(registry)
+}
+
+const CHAIN: &str = "name: chain\nsteps:\n  a: {uses: bench.noop}\n  b: {uses: bench.noop, needs: [a]}\n  c: {uses: bench.noop, needs: [b]}\n  d: {uses: bench.noop, needs: [c]}\n  e: {uses: bench.noop, needs: [d]}\n";
+
+const PARKED: &str = "name: parked\nsteps:\n  wait:\n    uses: bench.status\n    until: ${{ outputs.status != 'pending' }}\n    poll: {interval: 1h, timeout: 30d}\n";
+
+fn workflow(registry: &StepRegistry, text: &str) -> (Arc<Workflow>, Arc<SourceFile>) {
+    let file = SourceFile::new("bench.yaml", text);
+    let validated = validate(Arc::clone(&file), registry, &ExprEngine::new());
+    (Arc::new(validated.workflow.unwrap()), file)
+}
+
+fn executor(store: Arc<SqliteStore>, registry: &Arc<StepRegistry>, owner: &str) -> Executor {
+    Executor::new(
+        store as Arc<dyn RunStore>,
+        Arc::clone(registry),
+        Arc::new(KeySeal::new([1; 32])),
+        Arc::new(|_: &str| None),
+        owner,
+        ExecutorOptions::default(),
+    )
+}
+
+fn count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn in_memory(registry: &Arc<StepRegistry>, runs: usize) -> f64 {
+    let (workflow, _) = workflow(registry, CHAIN);
+    let runner = Runner::new(workflow, registry).unwrap();
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..runs)
+        .map(|_| tokio::spawn(runner.run(RunRequest::new(json!({})))))
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    runs as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Durable runs/s, and bytes on disk per event.
+async fn durable(registry: &Arc<StepRegistry>, runs: usize, durability: Durability) -> (f64, f64) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path(), durability).await.unwrap());
+    let executor = executor(Arc::clone(&store), registry, "bench:1:a");
+    let (workflow, file) = workflow(registry, CHAIN);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..runs)
+        .map(|_| {
+            let executor = executor.clone();
+            let workflow = Arc::clone(&workflow);
+            let file = Arc::clone(&file);
+            tokio::spawn(async move {
+                executor
+                    .run(workflow, &file, RunRequest::new(json!({})))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().status,
+            idflow_engine::run::RunStatus::Succeeded
+        );
+    }
+    let per_second = runs as f64 / started.elapsed().as_secs_f64();
+    drop(executor);
+    store.close().await;
+    drop(store);
+    let path = dir.path().join(DATABASE_FILE);
+    let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    drop(connection);
+    let bytes = std::fs::metadata(&path).unwrap().len()
+        + std::fs::metadata(dir.path().join(format!("{DATABASE_FILE}-wal"))).map_or(0, |m| m.len());
+    (per_second, bytes as f64 / events as f64)
+}
+
+/// RSS with every run parked, and the time a new process takes to have
+/// them scheduled again.
+async fn parked(registry: &Arc<StepRegistry>, runs: usize) -> (f64, f64, f64, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let before = rss_mb();
+    {
+        let store = Arc::new(
+            SqliteStore::open(dir.path(), Durability::Normal)
+                .await
+                .unwrap(),
+        );
+        let executor = executor(Arc::clone(&store), registry, "bench:1:parker");
+        let (workflow, file) = workflow(registry, PARKED);
+        let mut submitted = Vec::with_capacity(runs);
+        for chunk in (0..runs).collect::<Vec<_>>().chunks(1000) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|_| {
+                    let executor = executor.clone();
+                    let workflow = Arc::clone(&workflow);
+                    let file = Arc::clone(&file);
+                    tokio::spawn(async move {
+                        executor
+                            .submit(workflow, &file, RunRequest::new(json!({})))
+                            .await
+                            .unwrap()
+                    })
+                })
+                .collect();
+            for task in tasks {
+                submitted.push(task.await.unwrap());
+            }
+        }
+        // The worker takes them all, polls once each, and parks them.
+        let stop = tokio_util::sync::CancellationToken::new();
+        let worker = tokio::spawn({
+            let executor = executor.clone();
+            let stop = stop.clone();
+            async move { executor.work(stop, false).await }
+        });
+        // (Polling here is the measurement's own, not the engine's.)
+        loop {
+            let mut busy = false;
+            for phase in [RunPhase::Pending, RunPhase::Running] {
+                let filter = RunFilter {
+                    phase: Some(phase),
+                    limit: Some(1),
+                    ..RunFilter::default()
+                };
+                busy |= !store.list_runs(&filter).await.unwrap().is_empty();
+            }
+            if !busy {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let parked_rss = rss_mb();
+        stop.cancel();
+        worker.await.unwrap().unwrap();
+        store.close().await;
+        let after = rss_mb();
+        // A restarted process: open the store, find when work is next due,
+        // claim what is due now (nothing: every run waits for its hour).
+        let restart = Instant::now();
+        let store = Arc::new(
+            SqliteStore::open(dir.path(), Durability::Normal)
+                .await
+                .unwrap(),
+        );
+        let next = store.next_due().await.unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let claimed = store
+            .claim_due("bench:2:b", now, now + Duration::from_secs(30), 256)
+            .await
+            .unwrap();
+        let scheduled = restart.elapsed();
+        assert!(claimed.is_empty() && next.is_some());
+        assert_eq!(store.unfinished().await.unwrap() as usize, runs);
+        (before, parked_rss, after, scheduled)
+    }
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let registry = registry();
+    let runs = count("IDFLOW_BENCH_RUNS", 10_000);
+    let parked_runs = count("IDFLOW_BENCH_PARKED", 100_000);
+    runtime.block_on(async {
+        // Warm up.
+        in_memory(&registry, 1000).await;
+        durable(&registry, 500, Durability::Normal).await;
+
+        let memory = in_memory(&registry, runs).await;
+        let (normal, bytes_normal) = durable(&registry, runs, Durability::Normal).await;
+        let (full, _) = durable(&registry, runs, Durability::Full).await;
+        println!("5-step no-op runs, {runs} at once:");
+        println!("  in memory:                 {memory:>9.0} runs/s");
+        println!("  durable, synchronous=NORMAL {normal:>8.0} runs/s  ({:.3}x in memory; goal >= 5000)", normal / memory);
+        println!("  durable, synchronous=FULL   {full:>8.0} runs/s  ({:.3}x in memory)", full / memory);
+        println!("  bytes on disk per event:   {bytes_normal:>9.0}  (goal <= 200)");
+        let (before, parked_rss, after, scheduled) = parked(&registry, parked_runs).await;
+        println!("{parked_runs} runs parked on a one-hour poll:");
+        println!("  process RSS: {before:.0} MB before, {parked_rss:.0} MB with them all parked (goal <= 100 MB), {after:.0} MB after the worker stopped");
+        println!("  a restarted process has them all scheduled in {:.1} ms (goal <= 2 s)", scheduled.as_secs_f64() * 1000.0);
+    });
+}
