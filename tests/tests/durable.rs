@@ -152,6 +152,21 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
     assert_eq!(shown["steps"]["cleanup"]["status"], "succeeded");
     assert_eq!(shown["steps"]["later"]["status"], "cancelled");
 
+    // Pruning with the default retention keeps these recent runs.
+    let pruned = idflow()
+        .args(["runs", "prune"])
+        .env("IDFLOW_DATA", data.path())
+        .output()
+        .unwrap();
+    assert!(pruned.status.success(), "{}", String::from_utf8_lossy(&pruned.stderr));
+    assert_eq!(String::from_utf8_lossy(&pruned.stdout).trim(), "pruned 0 finished runs");
+    idflow()
+        .args(["runs", "prune", "--older-than", "0s"])
+        .env("IDFLOW_DATA", data.path())
+        .assert()
+        .success()
+        .stdout("pruned 2 finished runs\n");
+
     // Unknown runs and a store file that is not a store: exit 2, file kept.
     idflow()
         .args(["runs", "show", "no-such-run"])

@@ -82,12 +82,15 @@ fn registry() -> Arc<StepRegistry> {
 
 const CHAIN: &str = "name: chain\nsteps:\n  a: {uses: bench.noop}\n  b: {uses: bench.noop, needs: [a]}\n  c: {uses: bench.noop, needs: [b]}\n  d: {uses: bench.noop, needs: [c]}\n  e: {uses: bench.noop, needs: [d]}\n";
 
-const PARKED: &str = "name: parked\nsteps:\n  wait:\n    uses: bench.status\n    until: ${{ outputs.status != 'pending' }}\n    poll: {interval: 1h, timeout: 30d}\n";
+const PARKED: &str = "name: parked\nsteps:\n  wait:\n    uses: bench.status\n    until: ${{ outputs.status != 'pending' }}\n    poll: {interval: 1h, timeout: 720h}\n";
 
 fn workflow(registry: &StepRegistry, text: &str) -> (Arc<Workflow>, Arc<SourceFile>) {
     let file = SourceFile::new("bench.yaml", text);
     let validated = validate(Arc::clone(&file), registry, &ExprEngine::new());
-    (Arc::new(validated.workflow.unwrap()), file)
+    let Some(workflow) = validated.workflow else {
+        panic!("the bench's workflow is invalid: {:?}", validated.diagnostics);
+    };
+    (Arc::new(workflow), file)
 }
 
 fn executor(store: Arc<SqliteStore>, registry: &Arc<StepRegistry>, owner: &str) -> Executor {

@@ -72,10 +72,10 @@ enum RunsCommand {
         /// The run's id.
         run_id: String,
     },
-    /// Delete finished runs older than AGE (default 30d) and their logs.
+    /// Delete finished runs older than AGE (default 720h: 30 days) and their logs.
     Prune {
-        /// How old a finished run must be, e.g. `30d`, `12h`.
-        #[arg(long, default_value = "30d", value_name = "AGE")]
+        /// How old a finished run must be, e.g. `720h` (30 days), `12h`.
+        #[arg(long, default_value = "720h", value_name = "AGE")]
         older_than: String,
     },
 }
