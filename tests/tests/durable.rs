@@ -158,8 +158,15 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
         .env("IDFLOW_DATA", data.path())
         .output()
         .unwrap();
-    assert!(pruned.status.success(), "{}", String::from_utf8_lossy(&pruned.stderr));
-    assert_eq!(String::from_utf8_lossy(&pruned.stdout).trim(), "pruned 0 finished runs");
+    assert!(
+        pruned.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pruned.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&pruned.stdout).trim(),
+        "pruned 0 finished runs"
+    );
     idflow()
         .args(["runs", "prune", "--older-than", "0s"])
         .env("IDFLOW_DATA", data.path())

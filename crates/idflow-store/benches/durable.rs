@@ -88,7 +88,10 @@ fn workflow(registry: &StepRegistry, text: &str) -> (Arc<Workflow>, Arc<SourceFi
     let file = SourceFile::new("bench.yaml", text);
     let validated = validate(Arc::clone(&file), registry, &ExprEngine::new());
     let Some(workflow) = validated.workflow else {
-        panic!("the bench's workflow is invalid: {:?}", validated.diagnostics);
+        panic!(
+            "the bench's workflow is invalid: {:?}",
+            validated.diagnostics
+        );
     };
     (Arc::new(workflow), file)
 }

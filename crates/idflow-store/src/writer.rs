@@ -1,8 +1,9 @@
 //! The one writer: every write of the store runs in this task, on one
 //! connection, and the writes waiting when a transaction begins are
-//! committed together (group commit). Each write runs under its own
-//! savepoint, so one that is refused (a fenced append) or fails leaves the
-//! others of its batch intact.
+//! committed together (group commit). A write that is refused (a fenced
+//! append) or fails changes nothing, so the others of its batch stand: it
+//! is one mutating statement checked before it changes anything, or it
+//! runs under a savepoint.
 
 use idflow_engine::run::{Append, Definition, NewRun, Release, RunPhase, RunRecord, StoreError};
 use sqlx::{Connection as _, SqliteConnection};
@@ -86,14 +87,21 @@ async fn commit(
     let mut tx = connection.begin().await?;
     let mut answers = Vec::with_capacity(batch.len());
     for write in batch.drain(..) {
-        let mut savepoint = tx.begin().await?;
-        let (answer, ok) = apply(&mut savepoint, write).await;
-        if ok {
-            savepoint.commit().await?;
+        // Writes of several statements that could fail halfway run under a
+        // savepoint; the others are one mutating statement, refused
+        // before they change anything (see `append_events`).
+        if matches!(write, Write::CreateRun(..) | Write::Prune(..)) {
+            let mut savepoint = tx.begin().await?;
+            let (answer, ok) = apply(&mut savepoint, write).await;
+            if ok {
+                savepoint.commit().await?;
+            } else {
+                savepoint.rollback().await?;
+            }
+            answers.push(answer);
         } else {
-            savepoint.rollback().await?;
+            answers.push(apply(&mut tx, write).await.0);
         }
-        answers.push(answer);
     }
     let failure = tx.commit().await.err().map(|error| db_error(&error));
     for answer in answers {
@@ -237,15 +245,25 @@ async fn insert_events(
     first: u64,
     events: &[Vec<u8>],
 ) -> Result<(), StoreError> {
-    for (offset, body) in events.iter().enumerate() {
-        let seq = i64::try_from(first + offset as u64).unwrap_or(i64::MAX);
-        sqlx::query("INSERT INTO events (rid, seq, body) VALUES (?, ?, ?)")
-            .bind(rid)
-            .bind(seq)
-            .bind(body.as_slice())
-            .execute(&mut *c)
-            .await
-            .map_err(db_error)?;
+    // One statement per chunk (SQLite binds at most 32766 parameters).
+    for (chunk_index, chunk) in events.chunks(1000).enumerate() {
+        let mut sql = String::from("INSERT INTO events (rid, seq, body) VALUES ");
+        for index in 0..chunk.len() {
+            sql.push_str(if index == 0 {
+                "(?, ?, ?)"
+            } else {
+                ", (?, ?, ?)"
+            });
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (offset, body) in chunk.iter().enumerate() {
+            let seq = first + (chunk_index * 1000 + offset) as u64;
+            query = query
+                .bind(rid)
+                .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+                .bind(body.as_slice());
+        }
+        query.execute(&mut *c).await.map_err(db_error)?;
     }
     Ok(())
 }
@@ -271,7 +289,22 @@ async fn append_events(c: &mut SqliteConnection, append: Append) -> Result<(), S
             expected_seq: append.expected_seq,
         });
     };
-    insert_events(c, rid, append.expected_seq, &append.events).await
+    let inserted = insert_events(c, rid, append.expected_seq, &append.events).await;
+    if inserted.is_err() {
+        // Undo the fence's move so that this write changes nothing (it has
+        // no savepoint of its own; the rest of its batch stands).
+        let _ = sqlx::query("DELETE FROM events WHERE rid = ? AND seq >= ?")
+            .bind(rid)
+            .bind(expected)
+            .execute(&mut *c)
+            .await;
+        let _ = sqlx::query("UPDATE runs SET next_seq = ? WHERE rid = ?")
+            .bind(expected)
+            .bind(rid)
+            .execute(&mut *c)
+            .await;
+    }
+    inserted
 }
 
 async fn release_run(
