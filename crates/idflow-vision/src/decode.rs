@@ -195,6 +195,18 @@ pub(crate) fn decode(
     })
 }
 
+/// Decodes untrusted bytes exactly as face analysis does (format, limits,
+/// orientation, RGB, downscaling for detection) and returns the upright
+/// full-size dimensions: the decoding entry point without the face models,
+/// for fuzzing and for checking a photo before it is stored.
+pub fn decode_for_detection(
+    bytes: &[u8],
+    limits: &ImageLimits,
+) -> Result<(u32, u32), AnalyzeError> {
+    let decoded = decode(bytes, limits, crate::DEFAULT_DETECTION_MAX_SIDE)?;
+    Ok((decoded.width, decoded.height))
+}
+
 /// Shrinks `image` so its longest side is at most `max_side`, keeping the
 /// aspect ratio (area averaging); smaller images are returned unchanged.
 fn downscale(image: image::RgbImage, max_side: u32) -> image::RgbImage {
