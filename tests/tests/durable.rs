@@ -24,6 +24,25 @@ fn stdout_json(output: &std::process::Output) -> Value {
     })
 }
 
+/// Runs `idflow ARGS` with its data directory in `data`.
+fn idflow_in(data: &Path, args: &[&str]) -> std::process::Output {
+    idflow()
+        .args(args)
+        .env("IDFLOW_DATA", data)
+        .output()
+        .expect("the idflow binary runs")
+}
+
+/// The output of a command that must have succeeded.
+fn succeeded(output: std::process::Output) -> std::process::Output {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let file = dir.join(name);
     std::fs::write(&file, text).expect("the test folder is writable");
@@ -58,11 +77,10 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
     );
 
     // A run in the foreground is recorded; its id is logged at its start.
-    let output = idflow()
-        .args(["run", &hello, "--json", "--log-format", "json"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
+    let output = idflow_in(
+        data.path(),
+        &["run", &hello, "--json", "--log-format", "json"],
+    );
     assert!(output.status.success());
     let result = stdout_json(&output);
     let run_id = result["run_id"].as_str().unwrap().to_owned();
@@ -71,11 +89,7 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
         logged.contains(&run_id) && logged.contains("run recorded"),
         "{logged}"
     );
-    let shown = idflow()
-        .args(["runs", "show", &run_id, "--json"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
+    let shown = idflow_in(data.path(), &["runs", "show", &run_id, "--json"]);
     assert_eq!(
         stdout_json(&shown),
         result,
@@ -83,11 +97,7 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
     );
 
     // A detached run waits for a worker; `--ephemeral` records nothing.
-    let detached = idflow()
-        .args(["run", &flow, "--detach"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
+    let detached = idflow_in(data.path(), &["run", &flow, "--detach"]);
     assert!(detached.status.success());
     let waiting_id = String::from_utf8(detached.stdout)
         .unwrap()
@@ -98,11 +108,7 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
         .env("IDFLOW_DATA", data.path())
         .assert()
         .success();
-    let listed = idflow()
-        .args(["runs", "list", "--json"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
+    let listed = idflow_in(data.path(), &["runs", "list", "--json"]);
     let listed = stdout_json(&listed);
     let ids: Vec<_> = listed
         .as_array()
@@ -116,53 +122,26 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
         "newest first, the ephemeral run absent"
     );
     assert_eq!(listed[0]["status"], "pending");
-    let pending = idflow()
-        .args(["runs", "list", "--status", "pending", "--json"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
+    let pending = idflow_in(
+        data.path(),
+        &["runs", "list", "--status", "pending", "--json"],
+    );
     assert_eq!(stdout_json(&pending).as_array().unwrap().len(), 1);
-    let shown = idflow()
-        .args(["runs", "show", &waiting_id, "--json"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
+    let shown = idflow_in(data.path(), &["runs", "show", &waiting_id, "--json"]);
     let shown = stdout_json(&shown);
     assert_eq!(shown["status"], "pending");
     assert_eq!(shown["finished_at"], Value::Null);
 
     // Cancelling a run nobody executes runs its cleanup here.
-    let cancelled = idflow()
-        .args(["runs", "cancel", &waiting_id])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
-    assert!(
-        cancelled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&cancelled.stderr)
-    );
-    let shown = idflow()
-        .args(["runs", "show", &waiting_id, "--json"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
+    succeeded(idflow_in(data.path(), &["runs", "cancel", &waiting_id]));
+    let shown = idflow_in(data.path(), &["runs", "show", &waiting_id, "--json"]);
     let shown = stdout_json(&shown);
     assert_eq!(shown["status"], "cancelled");
     assert_eq!(shown["steps"]["cleanup"]["status"], "succeeded");
     assert_eq!(shown["steps"]["later"]["status"], "cancelled");
 
     // Pruning with the default retention keeps these recent runs.
-    let pruned = idflow()
-        .args(["runs", "prune"])
-        .env("IDFLOW_DATA", data.path())
-        .output()
-        .unwrap();
-    assert!(
-        pruned.status.success(),
-        "{}",
-        String::from_utf8_lossy(&pruned.stderr)
-    );
+    let pruned = succeeded(idflow_in(data.path(), &["runs", "prune"]));
     assert_eq!(
         String::from_utf8_lossy(&pruned.stdout).trim(),
         "pruned 0 finished runs"
@@ -183,11 +162,7 @@ fn runs_are_recorded_listed_shown_cancelled_and_a_corrupt_store_is_left_alone() 
     let corrupt = tempfile::tempdir().unwrap();
     let file = corrupt.path().join("runs.sqlite3");
     std::fs::write(&file, b"not a database, a photo or something else entirely").unwrap();
-    let output = idflow()
-        .args(["run", &hello])
-        .env("IDFLOW_DATA", corrupt.path())
-        .output()
-        .unwrap();
+    let output = idflow_in(corrupt.path(), &["run", &hello]);
     assert_eq!(output.status.code(), Some(2));
     let error = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -322,8 +297,9 @@ async fn fifty_runs_killed_ten_times_end_as_if_never_killed() {
 
     // The baseline: one run, never killed.
     let clean = tempfile::tempdir().unwrap();
-    let output = idflow()
-        .args([
+    let output = succeeded(idflow_in(
+        clean.path(),
+        &[
             "run",
             &flow,
             "--json",
@@ -331,23 +307,17 @@ async fn fifty_runs_killed_ten_times_end_as_if_never_killed() {
             &format!("base={base}"),
             "-i",
             "n=7",
-        ])
-        .env("IDFLOW_DATA", clean.path())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        ],
+    ));
     let baseline = results_of(&stdout_json(&output));
     assert_eq!(baseline["outputs"]["sum"], json!(7 * 10 + 7 * 1000));
 
     // 50 runs recorded for a worker.
     let mut run_ids = Vec::new();
     for _ in 0..50 {
-        let output = idflow()
-            .args([
+        let output = succeeded(idflow_in(
+            data.path(),
+            &[
                 "run",
                 &flow,
                 "--detach",
@@ -355,15 +325,8 @@ async fn fifty_runs_killed_ten_times_end_as_if_never_killed() {
                 &format!("base={base}"),
                 "-i",
                 "n=7",
-            ])
-            .env("IDFLOW_DATA", data.path())
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+            ],
+        ));
         run_ids.push(String::from_utf8(output.stdout).unwrap().trim().to_owned());
     }
 
@@ -408,11 +371,7 @@ async fn fifty_runs_killed_ten_times_end_as_if_never_killed() {
     );
 
     for run_id in &run_ids {
-        let output = idflow()
-            .args(["runs", "show", run_id, "--json"])
-            .env("IDFLOW_DATA", data.path())
-            .output()
-            .unwrap();
+        let output = idflow_in(data.path(), &["runs", "show", run_id, "--json"]);
         let run = stdout_json(&output);
         assert_eq!(results_of(&run), baseline, "run {run_id}: {run:#}");
     }
@@ -457,4 +416,45 @@ async fn fifty_runs_killed_ten_times_end_as_if_never_killed() {
             "every POST call was retried after its 503"
         );
     }
+}
+
+#[test]
+fn a_recorded_run_becomes_a_test_that_fails_once_the_workflow_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let flow = write(
+        dir.path(),
+        "flow.yaml",
+        "name: flow\ninputs:\n  n: {type: number, default: 2}\nsteps:\n  a:\n    uses: core.set\n    with: {x: '${{ inputs.n }}'}\n  big:\n    uses: core.log\n    needs: [a]\n    if: ${{ steps.a.outputs.x > 1 }}\n    with: {message: big}\noutputs:\n  x: ${{ steps.a.outputs.x }}\n",
+    );
+    let data = dir.path().join("data");
+    let run = succeeded(idflow_in(&data, &["run", &flow, "--json"]));
+    let run_id = stdout_json(&run)["run_id"].as_str().unwrap().to_owned();
+    std::fs::create_dir(dir.path().join("tests")).unwrap();
+    let test = dir
+        .path()
+        .join("tests/flow.test.yaml")
+        .display()
+        .to_string();
+    succeeded(idflow_in(
+        &data,
+        &["runs", "export", &run_id, "--test", &test],
+    ));
+    let written = std::fs::read_to_string(&test).unwrap();
+    assert!(written.starts_with("workflow: ../flow.yaml\n"), "{written}");
+    succeeded(idflow_in(&data, &["test", &test]));
+    // The outcome logic changes: the recorded run no longer matches.
+    let changed = std::fs::read_to_string(&flow)
+        .unwrap()
+        .replace("x > 1", "x > 5");
+    std::fs::write(&flow, changed).unwrap();
+    let output = idflow_in(&data, &["test", &test]);
+    assert_eq!(output.status.code(), Some(1));
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        shown.contains("big") && shown.contains("0 passed, 1 failed"),
+        "{shown}"
+    );
+    // Only a finished run can become a test.
+    let unknown = idflow_in(&data, &["runs", "export", "no-such-run", "--test", &test]);
+    assert_eq!(unknown.status.code(), Some(2));
 }

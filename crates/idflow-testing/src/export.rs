@@ -1,8 +1,8 @@
 //! Turning a recorded run into a test case: the mocks are what each step
 //! answered, attempt by attempt (outputs or error, and how long it took),
 //! and the expectations are how the run ended. An incident becomes a
-//! regression test; `idflow runs export RUN_ID --test FILE` will call this
-//! once runs are stored.
+//! regression test: `idflow runs export RUN_ID --test FILE` calls this on
+//! a run from the store.
 //!
 //! Credentials never reach the test file: every output the step type marks
 //! sensitive is replaced by a placeholder (`placeholder-<step>-<output>`),

@@ -72,6 +72,20 @@ enum RunsCommand {
         /// The run's id.
         run_id: String,
     },
+    /// Write a finished run as a workflow test case (`idflow test`): its
+    /// steps' recorded answers become the mocks, how it ended the
+    /// expectations; credentials are replaced by placeholders.
+    Export {
+        /// The run's id.
+        run_id: String,
+        /// The test file to write (`*.test.yaml`).
+        #[arg(long = "test", value_name = "FILE")]
+        test: std::path::PathBuf,
+        /// The workflow file the test names (relative to the test file):
+        /// default, the file the run was started from.
+        #[arg(long, value_name = "FILE")]
+        workflow: Option<std::path::PathBuf>,
+    },
     /// Delete finished runs older than AGE (default 720h: 30 days) and their logs.
     Prune {
         /// How old a finished run must be, e.g. `720h` (30 days), `12h`.
@@ -122,6 +136,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
             RunsCommand::Cancel { run_id } => {
                 let executor = connected_executor(&data_dir, &ModelsDir::default(), None).await?;
                 cancel(&executor, run_id).await
+            }
+            RunsCommand::Export {
+                run_id,
+                test,
+                workflow,
+            } => {
+                let executor = data::executor(&data_dir, idflow_cli::registry::build()?).await?;
+                export(&executor, run_id, test, workflow.as_deref()).await
             }
             RunsCommand::Prune { older_than } => {
                 let age = idflow_core::parse_duration(older_than)
@@ -290,6 +312,77 @@ async fn cancel(executor: &Executor, run_id: &str) -> anyhow::Result<Outcome> {
             Ok(Outcome::Success)
         }
     }
+}
+
+async fn export(
+    executor: &Executor,
+    run_id: &str,
+    test: &Path,
+    workflow_file: Option<&Path>,
+) -> anyhow::Result<Outcome> {
+    let Some(record) = executor.store().run(run_id).await? else {
+        anyhow::bail!("no run {run_id} in this data directory");
+    };
+    if !record.phase.is_finished() {
+        anyhow::bail!(
+            "run {run_id} has not finished ({}): only a finished run can become a test",
+            record.phase
+        );
+    }
+    let (workflow, events) = executor.recorded(&record).await?;
+    let registry = idflow_cli::registry::build()?;
+    let description = format!(
+        "run {run_id} of {}, recorded {}",
+        record.workflow,
+        rfc3339(record.created_at)
+    );
+    let case =
+        idflow_testing::export::case_from_events(&workflow, &registry, &events, &description)
+            .with_context(|| format!("run {run_id} cannot become a test"))?;
+    // The workflow path as the test file must name it: relative to the
+    // test file's folder.
+    let definition = executor.store().definition(&record.definition).await?;
+    let workflow_path = match workflow_file {
+        Some(path) => path.to_path_buf(),
+        None => Path::new(&record.base_dir).join(&definition.path),
+    };
+    let test_dir = std::path::absolute(test)
+        .ok()
+        .and_then(|path| path.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    let workflow_path = std::path::absolute(&workflow_path).unwrap_or(workflow_path);
+    let relative = relative_path(&test_dir, &workflow_path);
+    let name = record
+        .workflow
+        .replace(|c: char| !c.is_ascii_alphanumeric(), "_");
+    let text = idflow_testing::export::test_file(&relative, &format!("recorded_{name}"), &case);
+    std::fs::write(test, text).with_context(|| format!("cannot write {}", test.display()))?;
+    writeln!(
+        std::io::stdout(),
+        "wrote {} (run it with `idflow test {}`)",
+        test.display(),
+        test.display()
+    )?;
+    Ok(Outcome::Success)
+}
+
+/// `to` as a path relative to the folder `from` (both absolute).
+fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<_> = from.components().collect();
+    let to_parts: Vec<_> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut relative = std::path::PathBuf::new();
+    for _ in common..from.len() {
+        relative.push("..");
+    }
+    for part in &to_parts[common..] {
+        relative.push(part);
+    }
+    relative.display().to_string()
 }
 
 fn outcome_of(phase: RunPhase) -> Outcome {

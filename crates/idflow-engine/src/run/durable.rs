@@ -403,7 +403,9 @@ impl Executor {
             });
         }
         let runner = self.runner_for(record).await?;
-        let machine = self.replay(record, &runner, Secrets::new()).await?;
+        let machine = self
+            .replay(record, &runner, placeholder_secrets(runner.workflow()))
+            .await?;
         let result = runner.snapshot(&machine, record.created_at);
         let mut json = serde_json::to_value(&result).unwrap_or_default();
         if let Some(object) = json.as_object_mut() {
@@ -411,6 +413,31 @@ impl Executor {
             object.insert("finished_at".into(), serde_json::Value::Null);
         }
         Ok(json)
+    }
+
+    /// A run's pinned workflow and its log, decoded (sensitive outputs
+    /// opened: keep them away from anything shown).
+    pub async fn recorded(
+        &self,
+        record: &RunRecord,
+    ) -> Result<(Arc<Workflow>, Vec<Event>), ExecError> {
+        let runner = self.runner_for(record).await?;
+        let codec = self.codec(&runner, Redactor::new());
+        let events = self
+            .inner
+            .store
+            .events(&record.id)
+            .await?
+            .iter()
+            .enumerate()
+            .map(|(seq, bytes)| {
+                codec.decode(bytes).map_err(|reason| StoreError::Corrupt {
+                    run_id: record.id.clone(),
+                    reason: format!("event {seq}: {reason}"),
+                })
+            })
+            .collect::<Result<Vec<Event>, StoreError>>()?;
+        Ok((Arc::new(runner.workflow().clone()), events))
     }
 
     /// Goes on with a claimed run until it ends or parks.
@@ -665,6 +692,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Stand-ins for a workflow's secrets, to rebuild a run for display: a
+/// secret only flows into credential inputs (IDF0020), which a replay
+/// renders and drops, so its value changes nothing there.
+fn placeholder_secrets(workflow: &Workflow) -> Secrets {
+    workflow
+        .secrets
+        .iter()
+        .map(|name| (name.clone(), idflow_core::redact::REDACTED.to_owned()))
+        .collect()
 }
 
 /// The result of a run that could not go on.
