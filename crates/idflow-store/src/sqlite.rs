@@ -396,11 +396,6 @@ impl RunStore for SqliteStore {
         .ok_or_else(|| StoreError::NotFound(format!("run {run_id}")))
     }
 
-    async fn clear_cancel(&self, run_id: &str) -> Result<(), StoreError> {
-        let run_id = run_id.to_owned();
-        self.write(|reply| Write::ClearCancel(run_id, reply)).await
-    }
-
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"

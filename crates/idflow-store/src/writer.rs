@@ -56,7 +56,6 @@ pub(crate) enum Write {
         now: OffsetDateTime,
         reply: Reply<Option<RunRecord>>,
     },
-    ClearCancel(String, Reply<()>),
     ExpireLeases(String, Reply<u64>),
     Prune(OffsetDateTime, Reply<u64>),
 }
@@ -132,8 +131,7 @@ impl Write {
             | Write::CreateRun(_, reply)
             | Write::Append(_, reply)
             | Write::Release { reply, .. }
-            | Write::ReleaseAll { reply, .. }
-            | Write::ClearCancel(_, reply) => drop(reply.send(Err(error))),
+            | Write::ReleaseAll { reply, .. } => drop(reply.send(Err(error))),
             Write::ClaimDue { reply, .. } => drop(reply.send(Err(error))),
             Write::Claim { reply, .. } | Write::RequestCancel { reply, .. } => {
                 drop(reply.send(Err(error)));
@@ -186,7 +184,6 @@ async fn apply(c: &mut SqliteConnection, write: Write) -> (Answer, bool) {
         Write::RequestCancel { run_id, now, reply } => {
             answer(reply, request_cancel(c, &run_id, now).await)
         }
-        Write::ClearCancel(run_id, reply) => answer(reply, clear_cancel(c, &run_id).await),
         Write::Prune(before, reply) => answer(reply, prune(c, before).await),
         Write::ExpireLeases(owner, reply) => answer(reply, expire_leases(c, &owner).await),
     }
@@ -468,15 +465,6 @@ async fn request_cancel(
     .await
     .map_err(db_error)?;
     row.as_ref().map(record_of).transpose()
-}
-
-async fn clear_cancel(c: &mut SqliteConnection, run_id: &str) -> Result<(), StoreError> {
-    sqlx::query("UPDATE runs SET cancel_requested = 0 WHERE id = ?")
-        .bind(run_id)
-        .execute(&mut *c)
-        .await
-        .map_err(db_error)?;
-    Ok(())
 }
 
 async fn prune(c: &mut SqliteConnection, before: OffsetDateTime) -> Result<u64, StoreError> {

@@ -460,9 +460,6 @@ impl RunStore for Crashing {
     ) -> Result<RunRecord, StoreError> {
         self.inner.request_cancel(run_id, now).await
     }
-    async fn clear_cancel(&self, run_id: &str) -> Result<(), StoreError> {
-        self.inner.clear_cancel(run_id).await
-    }
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         self.inner.run(run_id).await
     }

@@ -422,9 +422,18 @@ impl Executor {
         record: &RunRecord,
     ) -> Result<(Arc<Workflow>, Vec<Event>), ExecError> {
         let runner = self.runner_for(record).await?;
-        let codec = self.codec(&runner, Redactor::new());
-        let events = self
-            .inner
+        let events = self.decoded_log(record, &runner).await?;
+        Ok((Arc::clone(runner.program().workflow_arc()), events))
+    }
+
+    /// A run's log, read and decoded (sealed outputs opened).
+    async fn decoded_log(
+        &self,
+        record: &RunRecord,
+        runner: &Runner,
+    ) -> Result<Vec<Event>, StoreError> {
+        let codec = self.codec(runner, Redactor::new());
+        self.inner
             .store
             .events(&record.id)
             .await?
@@ -436,8 +445,7 @@ impl Executor {
                     reason: format!("event {seq}: {reason}"),
                 })
             })
-            .collect::<Result<Vec<Event>, StoreError>>()?;
-        Ok((Arc::new(runner.workflow().clone()), events))
+            .collect()
     }
 
     /// Goes on with a claimed run until it ends or parks.
@@ -506,21 +514,11 @@ impl Executor {
         runner: &Runner,
         secrets: Secrets,
     ) -> Result<Machine, ExecError> {
-        let codec = self.codec(runner, Redactor::new());
-        let stored = self.inner.store.events(&record.id).await?;
+        let events = self.decoded_log(record, runner).await?;
         let corrupt = |reason: String| StoreError::Corrupt {
             run_id: record.id.clone(),
             reason,
         };
-        let events = stored
-            .iter()
-            .enumerate()
-            .map(|(seq, bytes)| {
-                codec
-                    .decode(bytes)
-                    .map_err(|reason| corrupt(format!("event {seq}: {reason}")))
-            })
-            .collect::<Result<Vec<Event>, StoreError>>()?;
         if !matches!(
             events.first().map(|event| &event.kind),
             Some(EventKind::RunStarted { .. })

@@ -75,18 +75,24 @@ impl Codec {
 
     /// The stored form of an event.
     pub fn encode(&self, event: &Event) -> Vec<u8> {
-        if let EventKind::AttemptSucceeded {
+        let EventKind::AttemptSucceeded {
             step,
             attempt,
             outputs,
         } = &event.kind
-            && outputs
-                .iter()
-                .any(|(name, value)| self.must_seal(step.get(), name, value))
-        {
+        else {
+            return serde_json::to_vec(event).unwrap_or_default();
+        };
+        // Each output is judged once (with secrets, judging redacts it).
+        let to_seal: Vec<&String> = outputs
+            .iter()
+            .filter(|(name, value)| self.must_seal(step.get(), name, value))
+            .map(|(name, _)| name)
+            .collect();
+        if !to_seal.is_empty() {
             let mut sealed = Outputs::clone(outputs);
-            for (name, value) in &mut sealed {
-                if self.must_seal(step.get(), name, value) {
+            for name in to_seal {
+                if let Some(value) = sealed.get_mut(name) {
                     let plain = serde_json::to_vec(value).unwrap_or_default();
                     let text = STANDARD_NO_PAD.encode(self.seal.seal(&plain));
                     *value = serde_json::json!({ SEALED: text });
@@ -202,21 +208,6 @@ impl Journal {
     /// Events in the log once pending ones are written.
     pub fn next_seq(&self) -> u64 {
         self.next_seq + self.pending.len() as u64
-    }
-
-    /// The run.
-    pub fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Arc<dyn RunStore> {
-        &self.store
-    }
-
-    /// The owner it writes as.
-    pub fn owner(&self) -> &str {
-        &self.owner
     }
 }
 

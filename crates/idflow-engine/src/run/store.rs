@@ -349,9 +349,6 @@ pub trait RunStore: Send + Sync + 'static {
         now: OffsetDateTime,
     ) -> Result<RunRecord, StoreError>;
 
-    /// Clears a handled cancel request.
-    async fn clear_cancel(&self, run_id: &str) -> Result<(), StoreError>;
-
     /// One run.
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
 
