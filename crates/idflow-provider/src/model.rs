@@ -72,7 +72,22 @@ pub mod reason {
     pub const ENROLLMENT_NOT_FOUND: &str = "enrollment_not_found";
     /// The face engine failed (the cause is logged).
     pub const INTERNAL_ERROR: &str = "internal_error";
+
+    /// Whether a failure is the photo's fault (no face, unreadable, empty),
+    /// so that another photo may succeed; a mismatch or a blocklisted face
+    /// is a decision, not a bad photo.
+    pub fn is_unusable_photo(reason: &str) -> bool {
+        matches!(
+            reason,
+            NO_FACE_DETECTED | FILE_FORMAT_NOT_SUPPORTED | EMPTY_INPUT_FILE
+        )
+    }
 }
+
+/// Photos one web process may take: after an unusable photo (see
+/// [`reason::is_unusable_photo`]) the page may send another, up to this many
+/// in all; the process fails with the last photo's reason after that.
+pub(crate) const MAX_PHOTOS_PER_PROCESS: i64 = 3;
 
 /// What an upload link (or a pending photo) belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -260,7 +260,10 @@ async fn process_validation(state: &AppState, image: PendingImage) -> Result<(),
     {
         return Ok(());
     }
-    if let Some(process) = store.process_of_validation(&row.id).await? {
+    // A process whose photo could not be used waits for another: it is not over.
+    if let Some(process) = store.process_of_validation(&row.id).await?
+        && !process.awaits_photo()
+    {
         let event = match outcome.status {
             Status::Success => "process.succeeded",
             _ => "process.failed",

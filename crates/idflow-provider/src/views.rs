@@ -100,7 +100,9 @@ pub(crate) fn validation(
     Value::Object(object)
 }
 
-/// A web process and its outcome (`GET /v1/processes/{id}/result`).
+/// A web process and its outcome (`GET /v1/processes/{id}/result`): the
+/// latest photo's validation; `pending` while the user may send another
+/// photo after an unusable one.
 pub(crate) fn process(row: &ProcessRow) -> Value {
     let mut validation = Map::new();
     validation.insert("validation_id".into(), json!(row.validation_id));
@@ -117,7 +119,12 @@ pub(crate) fn process(row: &ProcessRow) -> Value {
     object.insert("process_id".into(), json!(row.id));
     object.insert("account_id".into(), json!(row.account_id));
     insert_some(&mut object, "flow_id", row.flow_id.as_ref());
-    object.insert("status".into(), json!(row.status));
+    let status = if row.awaits_photo() {
+        Status::Pending.as_str()
+    } else {
+        row.status.as_str()
+    };
+    object.insert("status".into(), json!(status));
     insert_dates(&mut object, row.created_at, row.updated_at);
     object.insert("validations".into(), json!([Value::Object(validation)]));
     Value::Object(object)

@@ -14,8 +14,9 @@
 //! | `GET /v1/processes/{id}/result` | API key | result of a web process |
 //! | `POST /v1/webhooks`, `GET /v1/webhooks`, `DELETE /v1/webhooks/{id}` | API key | webhooks |
 //! | `GET /?token=..` | web token | the verification page |
-//! | `GET /assets/verify.js` | none | the page's script |
+//! | `GET /assets/verify.js`, `GET /assets/verify.css` | none | the page's script and style |
 //! | `POST /v1/web/processes` | web token (Bearer) | the page's photo: starts the process |
+//! | `POST /v1/web/processes/{id}/photos` | web token (Bearer) | another photo after an unusable one |
 //! | `GET /v1/web/processes/{id}` | web token (Bearer) | the page polls the outcome |
 //!
 //! Every request is answered within [`crate::ProviderConfig::request_timeout`]
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(web::page))
         .route("/assets/verify.js", get(web::script))
+        .route("/assets/verify.css", get(web::style))
         .route("/v1/enrollments", post(enrollments::create))
         .route(
             "/v1/enrollments/{enrollment_id}",
@@ -74,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/web/processes", post(web::start_process))
         .route("/v1/web/processes/{process_id}", get(web::poll_process))
+        .route(
+            "/v1/web/processes/{process_id}/photos",
+            post(web::add_photo),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(request_timeout, time_limit))

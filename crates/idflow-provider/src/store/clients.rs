@@ -36,4 +36,12 @@ impl Store {
             .fetch_optional(&self.pool)
             .await
     }
+
+    /// A client's name (shown to its users on the verification page).
+    pub(crate) async fn client_name(&self, id: &str) -> Result<Option<String>, sqlx::Error> {
+        sqlx::query_scalar("SELECT name FROM clients WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+    }
 }

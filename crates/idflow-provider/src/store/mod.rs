@@ -25,7 +25,7 @@ pub(crate) use enrollments::{
 pub(crate) use idempotency::IdempotencyBegin;
 pub(crate) use uploads::{LinkUse, NewLink, PendingImage};
 pub(crate) use validations::{NewValidation, ValidationOutcome, ValidationRow};
-pub(crate) use web::{NewProcess, NewWebToken, ProcessRow, WebTokenRow};
+pub(crate) use web::{NewPhoto, NewProcess, NewWebToken, ProcessRow, WebTokenRow};
 pub(crate) use webhooks::WebhookRow;
 
 /// File name of the database inside the data directory.

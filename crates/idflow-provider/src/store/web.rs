@@ -1,9 +1,11 @@
-//! Web tokens and the verification processes they start (one each).
+//! Web tokens and the verification processes they start (one each), with
+//! the photos a process takes (another after an unusable one, up to
+//! [`MAX_PHOTOS_PER_PROCESS`]).
 
 use super::Store;
 use super::uploads::insert_pending_image;
 use super::validations::NewValidation;
-use crate::model::TargetKind;
+use crate::model::{MAX_PHOTOS_PER_PROCESS, Status, TargetKind, reason};
 
 /// A web token as stored (the JWT itself is never stored).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -54,6 +56,34 @@ pub(crate) struct ProcessRow {
     pub(crate) confidence_score: Option<f64>,
     pub(crate) threshold: f64,
     pub(crate) updated_at: Option<i64>,
+    /// Photos sent so far (the latest one's validation is `validation_id`).
+    pub(crate) photos: i64,
+}
+
+impl ProcessRow {
+    /// The latest photo could not be used and another may be sent: the
+    /// process is not over.
+    pub(crate) fn awaits_photo(&self) -> bool {
+        self.status == Status::Failure.as_str()
+            && self
+                .reason
+                .as_deref()
+                .is_some_and(reason::is_unusable_photo)
+            && self.photos < MAX_PHOTOS_PER_PROCESS
+    }
+
+    /// Photos that may still be sent.
+    pub(crate) fn photos_left(&self) -> i64 {
+        (MAX_PHOTOS_PER_PROCESS - self.photos).max(0)
+    }
+}
+
+/// Another photo for a process whose latest photo could not be used.
+#[derive(Debug)]
+pub(crate) struct NewPhoto<'a> {
+    pub(crate) process: &'a ProcessRow,
+    pub(crate) validation: NewValidation<'a>,
+    pub(crate) photo: &'a [u8],
 }
 
 /// The columns of [`ProcessRow`], as a literal for `concat!`.
@@ -61,7 +91,7 @@ macro_rules! process_select {
     () => {
         "SELECT p.id, p.client_id, p.account_id, p.flow_id, p.validation_id, \
          p.created_at, v.status, v.reason, v.similarity_status, v.confidence_score, v.threshold, \
-         v.updated_at FROM processes p JOIN validations v ON v.id = p.validation_id "
+         v.updated_at, p.photos FROM processes p JOIN validations v ON v.id = p.validation_id "
     };
 }
 
@@ -134,6 +164,44 @@ impl Store {
             TargetKind::Validation,
             new.validation.id,
             &new.token.client_id,
+            new.photo,
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records another photo of a process, as a new validation that becomes
+    /// the process's latest; `Ok(false)` if the process is no longer waiting
+    /// for one (another photo came first, or the limit was reached).
+    pub(crate) async fn add_process_photo(
+        &self,
+        new: &NewPhoto<'_>,
+        now: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        new.validation.insert(&mut tx, None).await?;
+        let claimed = sqlx::query(
+            "UPDATE processes SET validation_id = ?, photos = photos + 1
+             WHERE id = ? AND validation_id = ? AND photos < ?",
+        )
+        .bind(new.validation.id)
+        .bind(&new.process.id)
+        .bind(&new.process.validation_id)
+        .bind(MAX_PHOTOS_PER_PROCESS)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_pending_image(
+            &mut tx,
+            TargetKind::Validation,
+            new.validation.id,
+            &new.process.client_id,
             new.photo,
             now,
         )

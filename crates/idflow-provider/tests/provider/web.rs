@@ -253,6 +253,237 @@ async fn missing_forged_and_expired_tokens_get_clear_pages() {
     p.stop().await;
 }
 
+/// The page (or the page about a bad link) for `token` with `Accept-Language:
+/// accept_language` and the query's `lang`.
+async fn page_in(
+    p: &TestProvider,
+    token: Option<&str>,
+    accept_language: Option<&str>,
+    lang: Option<&str>,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let mut query = Vec::new();
+    if let Some(token) = token {
+        query.push(("token", token));
+    }
+    if let Some(lang) = lang {
+        query.push(("lang", lang));
+    }
+    let mut request = p.http.get(p.url("/")).query(&query);
+    if let Some(accept_language) = accept_language {
+        request = request.header("Accept-Language", accept_language);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (status, response.text().await.unwrap(), headers)
+}
+
+#[tokio::test]
+async fn the_page_speaks_the_language_of_accept_language_or_lang() {
+    let (_dir, p, key, _) = obama_enrolled().await;
+    let token = web_token(&p, &key, "obama", None).await;
+
+    // (Accept-Language, lang parameter, language, a heading in it)
+    let cases = [
+        (
+            Some("es-CO,es;q=0.9,en;q=0.8"),
+            None,
+            "es",
+            "Verifica tu identidad",
+        ),
+        (Some("pt-BR"), None, "pt", "Confirme sua identidade"),
+        (
+            Some("en;q=0.2, pt-PT;q=0.9"),
+            None,
+            "pt",
+            "Confirme sua identidade",
+        ),
+        (Some("fr-FR,fr;q=0.9"), None, "en", "Verify your identity"),
+        (None, None, "en", "Verify your identity"),
+        (Some("es-CO"), Some("pt"), "pt", "Confirme sua identidade"),
+        (Some("pt-BR"), Some("en"), "en", "Verify your identity"),
+        (Some("pt-BR"), Some("xx"), "pt", "Confirme sua identidade"),
+    ];
+    for (accept_language, lang, expected, heading) in cases {
+        let (status, html, headers) = page_in(&p, Some(&token), accept_language, lang).await;
+        let case = format!("{accept_language:?} {lang:?}");
+        assert_eq!(status, StatusCode::OK, "{case}");
+        assert!(
+            html.contains(&format!(r#"<html lang="{expected}">"#)),
+            "{case}: {html}"
+        );
+        assert!(html.contains(heading), "{case}");
+        assert_eq!(headers["content-language"], expected, "{case}");
+        assert_eq!(headers["vary"], "Accept-Language", "{case}");
+        // The script's words are the same language's.
+        let script_table = html
+            .split(r#"<script type="application/json" id="messages">"#)
+            .nth(1)
+            .and_then(|rest| rest.split("</script>").next())
+            .unwrap();
+        let table: Value = serde_json::from_str(script_table).unwrap();
+        assert_eq!(table["consent_heading"], heading, "{case}");
+        // The consent says who asked: the client's name.
+        assert!(html.contains("client-a"), "{case}");
+    }
+
+    // The pages about a bad link speak the language too.
+    let (status, html, headers) = page_in(&p, None, Some("es-CO"), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains(r#"<html lang="es">"#));
+    assert!(html.contains("Este enlace de verificación está incompleto"));
+    assert_eq!(headers["content-language"], "es");
+    let (status, html, _) = page_in(&p, Some("not-a-token"), Some("pt-BR"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(html.contains("Este link de verificação não é válido"));
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn the_page_loads_nothing_from_elsewhere() {
+    let (_dir, p, key, _) = obama_enrolled().await;
+    let token = web_token(&p, &key, "obama", None).await;
+    let (_, html, headers) = page(&p, Some(&token)).await;
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(
+        policy.contains("style-src 'self';"),
+        "no inline styles: {policy}"
+    );
+    let style = p
+        .http
+        .get(p.url("/assets/verify.css"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        style.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
+    let style = style.text().await.unwrap();
+    let script = p.http.get(p.url("/assets/verify.js")).send().await.unwrap();
+    let script = script.text().await.unwrap();
+    for (what, text) in [("page", &html), ("style", &style), ("script", &script)] {
+        for address in ["http:", "https:", "src=\"//", "url("] {
+            assert!(!text.contains(address), "the {what} refers to {address}");
+        }
+    }
+    assert!(!html.contains("style="), "no inline style attributes");
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn an_unusable_photo_can_be_replaced_until_the_limit() {
+    let (_dir, p, key, _) = obama_enrolled().await;
+    let token = web_token(&p, &key, "obama", Some("https://client.example/done")).await;
+    let mut events = p.subscribe();
+
+    // No face: the process waits for another photo; the client sees it pending.
+    let (status, started) = send_selfie(&p, &token, photo("coffee.png")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let process_id = started["process_id"].as_str().unwrap().to_owned();
+    let result_path = format!("/v1/processes/{process_id}/result");
+    let (_, result) = p.get(&key, &result_path).await;
+    let first_validation = result["validations"][0]["validation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_processed(&mut events, &first_validation).await;
+    let (status, polled) = poll(&p, &token, &process_id).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(polled["status"], "failure", "{polled}");
+    assert_eq!(polled["declined_reason"], "no_face_detected");
+    assert_eq!(polled["retry"], true);
+    assert_eq!(polled["photos_left"], 2);
+    assert!(polled.get("redirect_url").is_none(), "not over: {polled}");
+    let (_, result) = p.get(&key, &result_path).await;
+    assert_eq!(result["status"], "pending", "{result}");
+
+    // The next photo goes to the same process and decides it.
+    let photos = format!("/v1/web/processes/{process_id}/photos");
+    let add = |bytes: Vec<u8>, token: &str| {
+        send(
+            p.request(Method::POST, &photos, None)
+                .bearer_auth(token)
+                .header("Content-Type", "image/jpeg")
+                .body(bytes),
+        )
+    };
+    let (status, added) = add(photo("obama2.jpg"), &token).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{added}");
+    assert_eq!(added["process_id"], process_id.as_str());
+    let (_, result) = p.get(&key, &result_path).await;
+    let second_validation = result["validations"][0]["validation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second_validation, first_validation);
+    wait_processed(&mut events, &second_validation).await;
+    let (_, polled) = poll(&p, &token, &process_id).await;
+    assert_eq!(polled["status"], "success", "{polled}");
+    assert!(polled.get("retry").is_none());
+    assert!(
+        polled["redirect_url"]
+            .as_str()
+            .unwrap()
+            .contains(&process_id)
+    );
+    let (_, result) = p.get(&key, &result_path).await;
+    assert_eq!(result["status"], "success", "{result}");
+
+    // A decided process takes no other photo; nor does another token's.
+    let (status, body) = add(photo("obama3.jpg"), &token).await;
+    assert_error(status, &body, StatusCode::CONFLICT, None);
+    let other_token = web_token(&p, &key, "obama", None).await;
+    let (status, body) = add(photo("obama3.jpg"), &other_token).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, None);
+    p.stop().await;
+}
+
+#[tokio::test]
+async fn a_process_fails_after_its_last_unusable_photo() {
+    let (_dir, p, key, _) = obama_enrolled().await;
+    let token = web_token(&p, &key, "obama", None).await;
+    let mut events = p.subscribe();
+    let (status, started) = send_selfie(&p, &token, Vec::new()).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let process_id = started["process_id"].as_str().unwrap().to_owned();
+    let result_path = format!("/v1/processes/{process_id}/result");
+    for photos_left in [2, 1, 0] {
+        let (_, result) = p.get(&key, &result_path).await;
+        let validation = result["validations"][0]["validation_id"].as_str().unwrap();
+        wait_processed(&mut events, validation).await;
+        let (_, polled) = poll(&p, &token, &process_id).await;
+        assert_eq!(polled["declined_reason"], "empty_input_file", "{polled}");
+        if photos_left == 0 {
+            assert!(polled.get("retry").is_none(), "{polled}");
+            break;
+        }
+        assert_eq!(polled["photos_left"], photos_left, "{polled}");
+        let (status, body) = send(
+            p.request(
+                Method::POST,
+                &format!("/v1/web/processes/{process_id}/photos"),
+                None,
+            )
+            .bearer_auth(&token)
+            .header("Content-Type", "image/png")
+            .body(Vec::new()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (_, result) = p.get(&key, &result_path).await;
+    assert_eq!(result["status"], "failure", "{result}");
+    assert_eq!(
+        result["validations"][0]["declined_reason"],
+        "empty_input_file"
+    );
+    p.stop().await;
+}
+
 /// A webhook receiver on `127.0.0.1:0` that refuses the first `failures`
 /// deliveries with 500 and forwards every body it gets.
 async fn receiver(failures: usize) -> (String, mpsc::UnboundedReceiver<(String, String)>) {
