@@ -1,15 +1,21 @@
 //! The verification page in a real browser: Debian's headless Chromium,
 //! driven through `chromedriver` (WebDriver), with a fake camera that shows a
-//! real photo. The enrolled person ends in success, another person in
-//! failure; both are sent back to the client's `redirect_url` with the
-//! process id. Expired, unknown and used tokens get clear pages.
+//! real photo. The user consents, then the enrolled person ends in success,
+//! another person in failure; both are sent back to the client's
+//! `redirect_url` with the process id. A photo without a face is a retry.
+//! Expired, unknown and used tokens get clear pages. Every state of the
+//! page, in Spanish, Portuguese and English, at phone and desktop width,
+//! passes axe-core with no violation and is screenshotted
+//! (`target/tmp/browser-screenshots/`).
 //!
-//! Needs `scripts/setup` (chromium, chromium-driver, face models, photos):
-//! without them these tests fail, naming it; they never skip.
+//! Needs `scripts/setup` (chromium, chromium-driver, face models, photos,
+//! axe-core): without them these tests fail, naming it; they never skip.
 
 // Helpers are test code too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+#[path = "browser/axe.rs"]
+mod axe;
 #[path = "browser/camera.rs"]
 mod camera;
 #[allow(dead_code)] // shared with the API tests, which use all of it
@@ -135,18 +141,18 @@ async fn run_flow(
         intro.contains("compare it with the face you enrolled"),
         "the page says what will happen: {intro}"
     );
+    assert_eq!(
+        browser
+            .eval("return document.body.dataset.state;", &[])
+            .await,
+        "consent",
+        "nothing happens before the user agrees"
+    );
 
-    browser.click("#start-camera").await;
+    browser.click("#accept").await;
     let video = match source {
         PhotoSource::Camera => {
-            browser
-                .wait_for(
-                    "the camera picture",
-                    "const v = document.getElementById('video'); \
-                     return v.videoWidth > 0 && !v.hidden && !document.getElementById('capture').hidden;",
-                    &[],
-                )
-                .await;
+            wait_for_camera(browser).await;
             let video = browser
                 .eval(
                     "const v = document.getElementById('video'); return [v.videoWidth, v.videoHeight];",
@@ -154,19 +160,22 @@ async fn run_flow(
                 )
                 .await;
             browser.screenshot(&format!("{name}-1-camera")).await;
-            browser.click("#capture").await;
+            browser.click("#shutter").await;
             video
         }
         PhotoSource::File(file) => {
-            let status = browser
+            let note = browser
                 .wait_for(
                     "the page to offer the file instead",
-                    "const s = document.getElementById('status').innerText; \
-                     return s.includes('choose a photo below instead') ? s : '';",
+                    "const s = document.getElementById('camera-note').innerText; \
+                     return s.includes('Choose a photo') ? s : '';",
                     &[],
                 )
                 .await;
-            assert_eq!(status, "No camera was found; choose a photo below instead.");
+            assert_eq!(
+                note,
+                "No camera was found. Choose a photo of your face instead."
+            );
             browser.screenshot(&format!("{name}-1-no-camera")).await;
             browser.choose_file("#file", file).await;
             Value::Null
@@ -177,7 +186,11 @@ async fn run_flow(
         .wait_for("the result", "return document.body.dataset.result;", &[])
         .await;
     let result_shown = start.elapsed();
-    let message = browser.text("#result").await;
+    let message = format!(
+        "{}: {}",
+        browser.text("#result-heading").await,
+        browser.text("#result-text").await
+    );
     browser.screenshot(&format!("{name}-2-result")).await;
 
     let redirected_to = browser.wait_for_url(redirect_prefix).await;
@@ -195,6 +208,19 @@ async fn run_flow(
             "redirected_ms": redirected.as_millis(),
         }),
     }
+}
+
+/// Waits until the camera shows a picture and the shutter can be pressed.
+async fn wait_for_camera(browser: &Browser) {
+    browser
+        .wait_for(
+            "the camera picture",
+            "const v = document.getElementById('video'); \
+             return v.videoWidth > 0 && !document.getElementById('viewfinder').hidden \
+               && !document.getElementById('shutter').hidden;",
+            &[],
+        )
+        .await;
 }
 
 /// The process id the page appended to the redirect (and the client's own
@@ -312,7 +338,7 @@ async fn the_enrolled_person_is_verified_in_a_real_browser() {
     let end = test.run_flow("same-person", PhotoSource::Camera).await;
     assert_eq!(end.result, "success", "{}", end.message);
     assert!(
-        end.message.starts_with("Verified"),
+        end.message.starts_with("You are verified"),
         "the user is told: {}",
         end.message
     );
@@ -364,7 +390,7 @@ async fn another_person_is_refused_in_a_real_browser() {
     assert_eq!(end.result, "failure", "{}", end.message);
     assert_eq!(
         end.message,
-        "Not verified: the face does not match the enrolled face."
+        "We could not verify you: The face in the photo does not match the face you enrolled."
     );
     let result = test.redirected_result(&end, &[]).await;
     assert_eq!(result["status"], "failure", "{result}");
@@ -422,6 +448,7 @@ async fn unknown_missing_and_expired_tokens_show_clear_pages_in_a_real_browser()
         assert_eq!(browser.title().await, title);
         assert_eq!(browser.text("h1").await, title);
         assert!(browser.text("main").await.contains(explanation));
+        axe::assert_no_violations(browser, screenshot).await;
         browser.screenshot(screenshot).await;
     }
 
@@ -441,4 +468,319 @@ async fn unknown_missing_and_expired_tokens_show_clear_pages_in_a_real_browser()
     browser.screenshot("token-expired").await;
 
     test.finish().await;
+}
+
+/// The screens each state is checked on: name, CSS width and height, phone.
+const SCREENS: [(&str, u32, u32, bool); 2] =
+    [("phone", 360, 740, true), ("desktop", 1280, 900, false)];
+
+/// What is wrong with the layout as it is now: a page wider than the
+/// screen, or a visible button or link smaller than 44 x 44 px.
+const LAYOUT_PROBLEMS: &str = "const problems = []; \
+    const width = document.documentElement.scrollWidth; \
+    if (width > window.innerWidth) problems.push('the page is ' + width + ' px wide'); \
+    for (const e of document.querySelectorAll('button, a, label.button')) { \
+      const r = e.getBoundingClientRect(); \
+      if (r.width === 0 && r.height === 0) continue; \
+      if (r.width < 44 || r.height < 44) \
+        problems.push((e.id || e.textContent.trim()) + ' is ' + Math.round(r.width) + 'x' + Math.round(r.height)); \
+    } \
+    return problems;";
+
+/// The page in `state` speaks `lang`, has no axe-core violation, fits the
+/// screen and has large targets, at phone and desktop width; screenshots
+/// of both (the whole page) are saved as `page-LANG-INDEX-STATE-SCREEN`.
+async fn check_state(browser: &Browser, lang: &str, index: usize, state: &str) {
+    let html_lang = browser
+        .eval("return document.documentElement.lang;", &[])
+        .await;
+    assert_eq!(html_lang, lang, "{state}");
+    for (screen, width, height, mobile) in SCREENS {
+        browser.emulate_screen(width, height, mobile).await;
+        let what = format!("the {state} state ({lang}, {screen})");
+        axe::assert_no_violations(browser, &what).await;
+        let problems = browser.eval(LAYOUT_PROBLEMS, &[]).await;
+        assert_eq!(problems, json!([]), "{what}");
+        browser
+            .full_page_screenshot(&format!("page-{lang}-{index}-{state}-{screen}"))
+            .await;
+    }
+}
+
+async fn wait_for_state(browser: &Browser, state: &str) {
+    browser
+        .wait_for(
+            state,
+            "return document.body.dataset.state === arguments[0];",
+            &[json!(state)],
+        )
+        .await;
+}
+
+async fn wait_for_result(browser: &Browser, result: &str) {
+    let seen = browser
+        .wait_for("the result", "return document.body.dataset.result;", &[])
+        .await;
+    assert_eq!(
+        seen,
+        result,
+        "the page says: {}",
+        browser.text("#result").await
+    );
+}
+
+/// The message table the page was served with.
+async fn messages(browser: &Browser) -> Value {
+    browser
+        .eval(
+            "return JSON.parse(document.getElementById('messages').textContent);",
+            &[],
+        )
+        .await
+}
+
+fn message<'a>(table: &'a Value, name: &str) -> &'a str {
+    table[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("no message {name}"))
+}
+
+/// A photo's luminance on a 16 x 16 grid, for comparing photos of
+/// different sizes and encodings.
+fn luminance_grid(image: &image::DynamicImage) -> Vec<f64> {
+    let small = image::imageops::resize(
+        &image.to_luma8(),
+        16,
+        16,
+        image::imageops::FilterType::Triangle,
+    );
+    small.pixels().map(|p| f64::from(p.0[0])).collect()
+}
+
+fn correlation(a: &[f64], b: &[f64]) -> f64 {
+    #[allow(clippy::cast_precision_loss)]
+    let n = a.len() as f64;
+    let (mean_a, mean_b) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
+    let (mut ab, mut aa, mut bb) = (0.0, 0.0, 0.0);
+    for (x, y) in a.iter().zip(b) {
+        ab += (x - mean_a) * (y - mean_b);
+        aa += (x - mean_a).powi(2);
+        bb += (y - mean_b).powi(2);
+    }
+    ab / (aa * bb).sqrt()
+}
+
+/// The photo the page sent (`#photo`) is the camera's picture as the camera
+/// sees it, not the mirrored preview: it looks more like `camera_photo`
+/// than like its mirror image.
+async fn assert_sent_as_the_camera_sees(browser: &Browser, camera_photo: &str) {
+    let data_url = browser
+        .eval(
+            "const img = document.getElementById('photo'); \
+             const c = document.createElement('canvas'); \
+             c.width = img.naturalWidth; c.height = img.naturalHeight; \
+             c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL('image/png');",
+            &[],
+        )
+        .await;
+    let encoded = data_url
+        .as_str()
+        .and_then(|url| url.strip_prefix("data:image/png;base64,"))
+        .unwrap();
+    let png = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, encoded).unwrap();
+    let sent = luminance_grid(&image::load_from_memory(&png).unwrap());
+    let seen = camera::upright(&photo(camera_photo));
+    let (as_seen, mirror) = (luminance_grid(&seen), luminance_grid(&seen.fliph()));
+    let (straight, flipped) = (correlation(&sent, &as_seen), correlation(&sent, &mirror));
+    assert!(
+        straight > 0.9 && straight > flipped + 0.05,
+        "the photo sent is not the camera's picture as seen: correlation {straight:.3} with \
+         it, {flipped:.3} with its mirror image"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_state_of_the_page_is_accessible_in_three_languages_in_a_real_browser() {
+    let test = PageTest::start(None, Some("obama2.jpg")).await;
+    let (p, browser) = (&test.p, &test.browser);
+    let file = |name: &str| {
+        let path = test.files.path().join(name);
+        std::fs::write(&path, photo(name)).unwrap();
+        path
+    };
+    let (no_face, other_person, same_person) =
+        (file("coffee.png"), file("biden.jpg"), file("obama3.jpg"));
+
+    for lang in ["es", "pt", "en"] {
+        let open = |token: String| format!("{}/?token={token}&lang={lang}", p.base);
+        browser
+            .open(&open(web_token(p, &test.key, None).await))
+            .await;
+        let t = messages(browser).await;
+
+        // Consent first: nothing is captured before the user agrees.
+        assert_eq!(browser.text("h1").await, message(&t, "consent_heading"));
+        check_state(browser, lang, 1, "consent").await;
+        browser.click("#decline").await;
+        wait_for_state(browser, "declined").await;
+        assert_eq!(
+            browser.text("#declined h1").await,
+            message(&t, "declined_heading")
+        );
+        check_state(browser, lang, 2, "declined").await;
+        browser.click("#restart").await;
+        wait_for_state(browser, "consent").await;
+
+        // The camera: mirrored preview under the oval.
+        browser.click("#accept").await;
+        wait_for_camera(browser).await;
+        let mirrored = browser
+            .eval(
+                "return getComputedStyle(document.getElementById('video')).transform;",
+                &[],
+            )
+            .await;
+        assert_eq!(
+            mirrored, "matrix(-1, 0, 0, 1, 0, 0)",
+            "the preview is a mirror"
+        );
+        check_state(browser, lang, 3, "capture").await;
+
+        // A photo without a face: a plain reason and another try.
+        browser.choose_file("#file", &no_face).await;
+        wait_for_result(browser, "retry").await;
+        assert_eq!(
+            browser.text("#result-text").await,
+            message(&t, "reason_no_face_detected")
+        );
+        assert_eq!(
+            browser.text("#result-note").await,
+            message(&t, "photos_left").replace("{n}", "2")
+        );
+        check_state(browser, lang, 4, "retry").await;
+
+        // The retry with the camera succeeds; the photo sent is not mirrored.
+        browser.click("#retry").await;
+        wait_for_camera(browser).await;
+        browser.click("#shutter").await;
+        wait_for_result(browser, "success").await;
+        assert_eq!(
+            browser.text("#result-heading").await,
+            message(&t, "success_heading")
+        );
+        let photo_transform = browser
+            .eval(
+                "return getComputedStyle(document.getElementById('photo')).transform;",
+                &[],
+            )
+            .await;
+        assert_eq!(photo_transform, "none");
+        assert_sent_as_the_camera_sees(browser, "obama2.jpg").await;
+        check_state(browser, lang, 5, "success").await;
+
+        // Another person: a final failure, said plainly.
+        browser
+            .open(&open(web_token(p, &test.key, None).await))
+            .await;
+        browser.click("#accept").await;
+        wait_for_camera(browser).await;
+        browser.choose_file("#file", &other_person).await;
+        wait_for_result(browser, "failure").await;
+        assert_eq!(
+            browser.text("#result-text").await,
+            message(&t, "reason_similarity_threshold_not_passed")
+        );
+        check_state(browser, lang, 6, "failure").await;
+
+        // An error: the link was used elsewhere while the page was open.
+        let token = web_token(p, &test.key, None).await;
+        browser.open(&open(token.clone())).await;
+        browser.click("#accept").await;
+        wait_for_camera(browser).await;
+        let elsewhere = p
+            .request(reqwest::Method::POST, "/v1/web/processes", None)
+            .bearer_auth(&token)
+            .header("Content-Type", "image/jpeg")
+            .body(photo("obama3.jpg"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(elsewhere.status(), StatusCode::ACCEPTED);
+        browser.choose_file("#file", &same_person).await;
+        wait_for_result(browser, "error").await;
+        assert_eq!(
+            browser.text("#result-text").await,
+            message(&t, "link_used_text")
+        );
+        check_state(browser, lang, 7, "error").await;
+    }
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_speaks_the_language_of_the_browser_in_a_real_browser() {
+    let Enrolled {
+        _dir: dir,
+        provider: p,
+        key,
+    } = enrolled_provider().await;
+    let token = web_token(&p, &key, None).await;
+    let files = tempfile::tempdir().unwrap();
+    let driver = Driver::start();
+    let browser = driver
+        .browser_speaking(None, files.path(), Some("es-CO,es;q=0.9,en;q=0.5"))
+        .await;
+
+    browser.open(&format!("{}/?token={token}", p.base)).await;
+    assert_eq!(browser.title().await, "Verificación de identidad");
+    assert_eq!(
+        browser
+            .eval("return document.documentElement.lang;", &[])
+            .await,
+        "es"
+    );
+    assert_eq!(browser.text("h1").await, "Verifica tu identidad");
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("browser-client te pide"),
+        "the consent names the client"
+    );
+
+    // The language switcher keeps the token.
+    browser.click("nav a[lang='pt']").await;
+    browser
+        .wait_for(
+            "the page in Portuguese",
+            "return document.documentElement.lang === 'pt';",
+            &[],
+        )
+        .await;
+    assert_eq!(browser.text("h1").await, "Confirme sua identidade");
+    let url = url::Url::parse(&browser.current_url().await).unwrap();
+    let query: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    assert_eq!(
+        query,
+        vec![
+            ("token".into(), token.clone()),
+            ("lang".into(), "pt".into())
+        ]
+    );
+    browser.screenshot("language-switched-to-pt").await;
+
+    // The link's problems are told in the browser's language too.
+    browser.open(&format!("{}/", p.base)).await;
+    assert_eq!(browser.document_status().await, 400);
+    assert_eq!(
+        browser.title().await,
+        "Este enlace de verificación está incompleto"
+    );
+    axe::assert_no_violations(&browser, "the incomplete link page (es)").await;
+    browser.screenshot("token-missing-es").await;
+
+    browser.quit().await;
+    drop(driver);
+    p.stop().await;
+    drop(dir);
 }

@@ -13,15 +13,7 @@ const FRAMES: usize = 3;
 /// Decodes `photo` (applying its EXIF orientation) and writes it as a
 /// `.y4m` clip in `dir`; returns the file's path.
 pub(crate) fn y4m_from_photo(photo: &[u8], dir: &Path, name: &str) -> PathBuf {
-    let mut decoder = ImageReader::new(Cursor::new(photo))
-        .with_guessed_format()
-        .expect("the photo is readable")
-        .into_decoder()
-        .expect("the photo has a known format");
-    let orientation = decoder.orientation().expect("the orientation is readable");
-    let mut image = DynamicImage::from_decoder(decoder).expect("the photo decodes");
-    image.apply_orientation(orientation);
-    let rgb = even_sized(image.to_rgb8());
+    let rgb = even_sized(upright(photo).to_rgb8());
     let path = dir.join(format!("{name}.y4m"));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
     writeln!(
@@ -38,6 +30,20 @@ pub(crate) fn y4m_from_photo(photo: &[u8], dir: &Path, name: &str) -> PathBuf {
     }
     file.flush().unwrap();
     path
+}
+
+/// The photo decoded and turned upright (its EXIF orientation applied), as
+/// the camera shows it.
+pub(crate) fn upright(photo: &[u8]) -> DynamicImage {
+    let mut decoder = ImageReader::new(Cursor::new(photo))
+        .with_guessed_format()
+        .expect("the photo is readable")
+        .into_decoder()
+        .expect("the photo has a known format");
+    let orientation = decoder.orientation().expect("the orientation is readable");
+    let mut image = DynamicImage::from_decoder(decoder).expect("the photo decodes");
+    image.apply_orientation(orientation);
+    image
 }
 
 /// Crops one pixel row or column if needed: 4:2:0 wants even dimensions.

@@ -83,6 +83,17 @@ impl Driver {
     /// Opens a headless Chromium with a new profile in `profile_dir`; its
     /// camera shows `camera_file` (`.y4m` or `.mjpeg`) when given.
     pub(crate) async fn browser(&self, camera_file: Option<&Path>, profile_dir: &Path) -> Browser {
+        self.browser_speaking(camera_file, profile_dir, None).await
+    }
+
+    /// [`Driver::browser`] whose requests carry `Accept-Language:
+    /// accept_language` (the user's language settings) when given.
+    pub(crate) async fn browser_speaking(
+        &self,
+        camera_file: Option<&Path>,
+        profile_dir: &Path,
+        accept_language: Option<&str>,
+    ) -> Browser {
         let mut args = vec![
             "--headless".to_owned(),
             "--no-sandbox".to_owned(),
@@ -106,10 +117,14 @@ impl Driver {
                 ),
             ]);
         }
+        let mut options = json!({"binary": CHROMIUM, "args": args});
+        if let Some(languages) = accept_language {
+            options["prefs"] = json!({"intl.accept_languages": languages});
+        }
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
-            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "goog:chromeOptions": options,
         }}});
         let answer = command(
             &self.http,
@@ -322,19 +337,66 @@ impl Browser {
     /// Saves a PNG of the viewport in the test's target folder and returns its path.
     pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
         let encoded = self.send(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(encoded.as_str().unwrap_or_default())
-            .expect("the screenshot is base64");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap();
-        println!("screenshot: {}", path.display());
-        path
+        save_png(name, &encoded)
+    }
+
+    /// Saves a PNG of the whole page (beyond the viewport, as a user would
+    /// see it by scrolling) in the test's target folder; returns its path.
+    pub(crate) async fn full_page_screenshot(&self, name: &str) -> PathBuf {
+        let size = self
+            .eval(
+                "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight];",
+                &[],
+            )
+            .await;
+        let shot = self
+            .cdp(
+                "Page.captureScreenshot",
+                json!({
+                    "format": "png",
+                    "captureBeyondViewport": true,
+                    "clip": {"x": 0, "y": 0, "width": size[0], "height": size[1], "scale": 1},
+                }),
+            )
+            .await;
+        save_png(name, &shot["data"])
+    }
+
+    /// Lays the page out as on a screen of `width` x `height` CSS pixels;
+    /// `mobile`: as a phone does (the viewport meta tag, touch).
+    pub(crate) async fn emulate_screen(&self, width: u32, height: u32, mobile: bool) {
+        self.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
+        )
+        .await;
+    }
+
+    /// A Chrome DevTools Protocol command, through chromedriver.
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.send(
+            reqwest::Method::POST,
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
+        .await
     }
 
     /// Closes the browser.
     pub(crate) async fn quit(self) {
         self.send(reqwest::Method::DELETE, "", None).await;
     }
+}
+
+/// Writes a base64 PNG under the test's target folder.
+fn save_png(name: &str, encoded: &Value) -> PathBuf {
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(encoded.as_str().unwrap_or_default())
+        .expect("the screenshot is base64");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    println!("screenshot: {}", path.display());
+    path
 }
