@@ -4,6 +4,7 @@
 //! or one of the page's own values (`lang`, the language links, the
 //! messages as JSON for the script, the upload limit).
 
+use std::fmt::Write as _;
 use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
@@ -101,26 +102,26 @@ fn endonym(lang: Lang) -> &'static str {
 /// Links to the same page in each language (`?token=..&lang=..`), the
 /// current one marked.
 fn language_links(current: Lang, token: &str) -> String {
-    Lang::ALL
-        .into_iter()
-        .map(|lang| {
-            let query = url::form_urlencoded::Serializer::new(String::new())
-                .append_pair("token", token)
-                .append_pair("lang", lang.code())
-                .finish();
-            let current = if lang == current {
-                r#" aria-current="page""#
-            } else {
-                ""
-            };
-            format!(
-                r#"<a href="?{}" lang="{code}" hreflang="{code}"{current}>{}</a>"#,
-                escape_html(&query),
-                endonym(lang),
-                code = lang.code(),
-            )
-        })
-        .collect()
+    let mut links = String::new();
+    for lang in Lang::ALL {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .append_pair("lang", lang.code())
+            .finish();
+        let current = if lang == current {
+            r#" aria-current="page""#
+        } else {
+            ""
+        };
+        let _ = write!(
+            links,
+            r#"<a href="?{}" lang="{code}" hreflang="{code}"{current}>{}</a>"#,
+            escape_html(&query),
+            endonym(lang),
+            code = lang.code(),
+        );
+    }
+    links
 }
 
 /// What the verification page shows besides its messages.
