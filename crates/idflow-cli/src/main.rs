@@ -37,8 +37,10 @@ enum Command {
     Schema(commands::schema::Args),
     /// List the step types this binary can run.
     Steps(commands::steps::Args),
-    /// Run the embedded identity provider (API and verification page) until Ctrl-C.
+    /// Run the idflow server: the runs API, a worker executing runs, and the embedded identity provider.
     Serve(commands::serve::Args),
+    /// Make, list and revoke the server's API tokens.
+    Token(commands::token::Args),
     /// Administer the embedded identity provider's data (clients).
     Provider(commands::provider::Args),
     /// List, show, resume, cancel and prune the runs kept in the data directory.
@@ -85,6 +87,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => commands::schema::run(&args),
         Command::Steps(args) => commands::steps::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
+        Command::Token(args) => commands::token::run(&args),
         Command::Provider(args) => commands::provider::run(&args),
         Command::Runs(args) => commands::runs::run(&args),
     };

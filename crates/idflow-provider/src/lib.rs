@@ -123,13 +123,15 @@ pub use config::{
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_TOKEN_TTL, DEFAULT_UPLOAD_LINK_TTL, ENV_DATA_DIR,
     ENV_MODELS_DIR, ENV_PUBLIC_URL, ManualClock, ProviderConfig, RetryPolicy, default_data_dir,
 };
+pub use connections::{ConnectionLimits, serve as serve_router};
 pub use error::ProviderError;
 pub use http::DEFAULT_THRESHOLD;
 pub use http::{API_KEY_HEADER, ApiError, FORM_LIMIT, IDEMPOTENCY_HEADER, REPLAYED_HEADER, router};
 pub use model::{EnrollmentType, Status, TargetKind, reason};
 pub use secrets::SECRET_FILE;
 pub use server::{
-    EmbeddedProvider, serve, serve_state, start_embedded, start_embedded_with_engine,
+    EmbeddedProvider, connection_limits, serve, serve_state, serve_state_with, start_embedded,
+    start_embedded_with_engine,
 };
 pub use state::{AppState, ProcessedEvent, load_engine};
 pub use store::DATABASE_FILE;

@@ -42,15 +42,32 @@ pub async fn serve_state(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ProviderError> {
-    let config = state.config();
-    let limits = ConnectionLimits {
+    serve_state_with(listener, state, axum::Router::new(), shutdown).await
+}
+
+/// Serves the provider's routes together with `extra` (routes of its own,
+/// such as an idflow server's API; they must not overlap the provider's
+/// and have no fallback), as [`serve_state`] does.
+pub async fn serve_state_with(
+    listener: TcpListener,
+    state: AppState,
+    extra: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ProviderError> {
+    let limits = connection_limits(state.config());
+    let routes = router(state.clone()).merge(extra);
+    crate::connections::serve(listener, routes, limits, shutdown).await;
+    state.shutdown().await;
+    Ok(())
+}
+
+/// The connection limits a configuration sets.
+pub fn connection_limits(config: &ProviderConfig) -> ConnectionLimits {
+    ConnectionLimits {
         header_read_timeout: config.header_read_timeout,
         request_timeout: config.request_timeout,
         max_connections: config.max_connections,
-    };
-    crate::connections::serve(listener, router(state.clone()), limits, shutdown).await;
-    state.shutdown().await;
-    Ok(())
+    }
 }
 
 /// A provider running in-process; stop it with [`EmbeddedProvider::shutdown`].

@@ -1,4 +1,4 @@
-//! # idflow-store: durable runs on SQLite
+//! # idflow-store: durable runs (and the server's tokens) on SQLite
 //!
 //! The engine's [`RunStore`](idflow_engine::run::RunStore) on an embedded
 //! SQLite database (WAL) in the data directory, and the key that seals
@@ -10,12 +10,16 @@
 //! - [`writer`]: every write goes through one connection in one task, which
 //!   commits the writes of many runs together (group commit: one fsync for
 //!   a batch, not one per event).
+//! - [`api`]: [`ApiStore`], what the idflow server keeps beside the runs:
+//!   API tokens (hashed) and the idempotency keys of run starts.
 //! - [`seal`]: [`KeySeal`], XChaCha20-Poly1305 (RustCrypto) with a key from
 //!   `IDFLOW_STORE_KEY` or a 0600 key file in the data directory.
 
+pub mod api;
 pub mod seal;
 pub mod sqlite;
 mod writer;
 
+pub use api::{ApiStore, StartClaim, TokenRecord};
 pub use seal::{KeySeal, SealError};
 pub use sqlite::{DATABASE_FILE, Durability, SqliteStore};

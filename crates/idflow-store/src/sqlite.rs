@@ -109,12 +109,17 @@ impl SqliteStore {
         &self.path
     }
 
+    /// The pool of read connections.
+    pub(crate) fn reads(&self) -> &SqlitePool {
+        &self.reads
+    }
+
     /// Closes the read pool (the writer ends when the last clone is gone).
     pub async fn close(&self) {
         self.reads.close().await;
     }
 
-    async fn write<T>(
+    pub(crate) async fn write<T>(
         &self,
         make: impl FnOnce(writer::Reply<T>) -> Write,
     ) -> Result<T, StoreError> {
@@ -204,7 +209,7 @@ pub(crate) fn millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-fn from_millis(ms: i64) -> OffsetDateTime {
+pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

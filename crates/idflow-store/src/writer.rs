@@ -10,6 +10,8 @@ use sqlx::{Connection as _, SqliteConnection};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::api::StartClaim;
+use crate::api::writes as api;
 use crate::sqlite::{RUN_COLUMNS, db_error, millis, record_of};
 
 /// Writes waiting at once, at most, in one transaction.
@@ -58,6 +60,28 @@ pub(crate) enum Write {
     },
     ExpireLeases(String, Reply<u64>),
     Prune(OffsetDateTime, Reply<u64>),
+    CreateToken {
+        name: String,
+        hash: String,
+        now: OffsetDateTime,
+        reply: Reply<bool>,
+    },
+    RevokeToken {
+        name: String,
+        reply: Reply<bool>,
+    },
+    TokenUsed {
+        name: String,
+        at: i64,
+        reply: Reply<()>,
+    },
+    ClaimStart {
+        key: String,
+        body_hash: String,
+        run_id: String,
+        now: OffsetDateTime,
+        reply: Reply<StartClaim>,
+    },
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -131,7 +155,12 @@ impl Write {
             | Write::CreateRun(_, reply)
             | Write::Append(_, reply)
             | Write::Release { reply, .. }
-            | Write::ReleaseAll { reply, .. } => drop(reply.send(Err(error))),
+            | Write::ReleaseAll { reply, .. }
+            | Write::TokenUsed { reply, .. } => drop(reply.send(Err(error))),
+            Write::CreateToken { reply, .. } | Write::RevokeToken { reply, .. } => {
+                drop(reply.send(Err(error)));
+            }
+            Write::ClaimStart { reply, .. } => drop(reply.send(Err(error))),
             Write::ClaimDue { reply, .. } => drop(reply.send(Err(error))),
             Write::Claim { reply, .. } | Write::RequestCancel { reply, .. } => {
                 drop(reply.send(Err(error)));
@@ -186,6 +215,24 @@ async fn apply(c: &mut SqliteConnection, write: Write) -> (Answer, bool) {
         }
         Write::Prune(before, reply) => answer(reply, prune(c, before).await),
         Write::ExpireLeases(owner, reply) => answer(reply, expire_leases(c, &owner).await),
+        Write::CreateToken {
+            name,
+            hash,
+            now,
+            reply,
+        } => answer(reply, api::create_token(c, &name, &hash, now).await),
+        Write::RevokeToken { name, reply } => answer(reply, api::revoke_token(c, &name).await),
+        Write::TokenUsed { name, at, reply } => answer(reply, api::token_used(c, &name, at).await),
+        Write::ClaimStart {
+            key,
+            body_hash,
+            run_id,
+            now,
+            reply,
+        } => answer(
+            reply,
+            api::claim_start(c, &key, &body_hash, &run_id, now).await,
+        ),
     }
 }
 
@@ -480,6 +527,12 @@ async fn prune(c: &mut SqliteConnection, before: OffsetDateTime) -> Result<u64, 
         .await
         .map_err(db_error)?
         .rows_affected();
+    // Idempotency keys are kept as long as the runs they started.
+    sqlx::query("DELETE FROM start_requests WHERE created_at < ?")
+        .bind(before)
+        .execute(&mut *c)
+        .await
+        .map_err(db_error)?;
     sqlx::query("DELETE FROM definitions WHERE hash NOT IN (SELECT definition FROM runs)")
         .execute(&mut *c)
         .await

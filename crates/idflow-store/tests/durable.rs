@@ -155,6 +155,7 @@ fn quick() -> ExecutorOptions {
         park_after: Duration::from_millis(200),
         poll: Duration::from_millis(50),
         claim_batch: 64,
+        stop_grace: Duration::from_secs(5),
     }
 }
 

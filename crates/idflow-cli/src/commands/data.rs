@@ -43,11 +43,19 @@ impl DataArgs {
 }
 
 /// The embedded provider's data directory for runs keeping their data in
-/// `data_dir`: `IDFLOW_PROVIDER_DATA` when set, else `<data_dir>/provider`.
+/// `data_dir`: `IDFLOW_PROVIDER_DATA` when set, else `<data_dir>/provider`
+/// (or `data_dir` itself when it is a provider data directory of the
+/// layout before `idflow serve` kept runs: its database is there and no
+/// `provider/` folder is).
 pub(crate) fn provider_dir(data_dir: &Path) -> PathBuf {
-    std::env::var_os(idflow_provider::ENV_DATA_DIR)
-        .filter(|value| !value.is_empty())
-        .map_or_else(|| data_dir.join("provider"), PathBuf::from)
+    if let Some(dir) = std::env::var_os(idflow_provider::ENV_DATA_DIR).filter(|v| !v.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let nested = data_dir.join("provider");
+    if !nested.exists() && data_dir.join(idflow_provider::DATABASE_FILE).is_file() {
+        return data_dir.to_path_buf();
+    }
+    nested
 }
 
 /// The environment variable that sets how long finished runs are kept.
@@ -87,16 +95,58 @@ pub(crate) async fn executor(
     registry: idflow_core::StepRegistry,
 ) -> anyhow::Result<Executor> {
     let store = open_store(data_dir).await?;
-    let seal = KeySeal::for_data_dir(data_dir)?;
-    let secrets = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    Ok(Executor::new(
-        store as Arc<dyn RunStore>,
+    executor_on(
+        store,
+        data_dir,
         Arc::new(registry),
-        Arc::new(seal),
-        Arc::new(secrets),
-        owner_id(),
         ExecutorOptions::default(),
+    )
+}
+
+/// An executor of durable runs on `store`, sealing with the key of
+/// `data_dir`, reading secrets from the environment.
+pub(crate) fn executor_on(
+    store: Arc<dyn RunStore>,
+    data_dir: &Path,
+    registry: Arc<idflow_core::StepRegistry>,
+    options: ExecutorOptions,
+) -> anyhow::Result<Executor> {
+    let seal = KeySeal::for_data_dir(data_dir)?;
+    Ok(Executor::new(
+        store,
+        registry,
+        Arc::new(seal),
+        Arc::new(environment_secret),
+        owner_id(),
+        options,
     ))
+}
+
+/// A secret's value from this process's environment (empty is unset).
+pub(crate) fn environment_secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// Runs held by a process of this machine that no longer exists (killed)
+/// can be taken at once instead of when their lease expires.
+pub(crate) async fn reclaim_dead_owners(executor: &Executor) -> anyhow::Result<()> {
+    let host = host_name();
+    executor
+        .reclaim(|owner| {
+            let mut parts = owner.split(':');
+            let (Some(owner_host), Some(pid)) = (parts.next(), parts.next()) else {
+                return false;
+            };
+            owner_host == host && !process_is_idflow(pid)
+        })
+        .await?;
+    Ok(())
+}
+
+/// Whether a process with this pid runs and is an idflow.
+fn process_is_idflow(pid: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| cmdline.windows(6).any(|window| window == b"idflow"))
 }
 
 /// This process, as a lease owner: `host:pid:random`.

@@ -9,6 +9,7 @@ pub(crate) mod schema;
 pub(crate) mod serve;
 pub(crate) mod steps;
 pub(crate) mod test;
+pub(crate) mod token;
 pub(crate) mod validate;
 
 use std::io::IsTerminal as _;

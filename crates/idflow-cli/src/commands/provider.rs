@@ -1,6 +1,8 @@
 //! `idflow provider ...`: administration of the embedded identity provider's
-//! data directory (today: `create-client`), and the `--data` option that
-//! `idflow serve` shares.
+//! data (today: `create-client`), in the provider folder of the data
+//! directory that `idflow run` and `idflow serve` use (`--data DIR`: its
+//! `provider/` folder, or DIR itself when it holds a provider database of
+//! the earlier layout), and the `--models` option.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -29,31 +31,7 @@ struct CreateClientArgs {
     /// The client's name: 1 to 64 letters, digits, '_', '.' or '-'.
     name: String,
     #[command(flatten)]
-    data: DataDir,
-}
-
-/// The `--data` option: where the provider keeps its database and secret.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub(crate) struct DataDir {
-    /// The provider's data directory [default: $IDFLOW_PROVIDER_DATA, else
-    /// $XDG_DATA_HOME/idflow/provider, else ~/.local/share/idflow/provider].
-    #[arg(id = "data", long = "data", value_name = "DIR")]
-    dir: Option<PathBuf>,
-}
-
-impl DataDir {
-    /// The directory given, else the documented default.
-    pub(crate) fn resolve(&self) -> anyhow::Result<PathBuf> {
-        self.dir
-            .clone()
-            .or_else(idflow_provider::default_data_dir)
-            .with_context(|| {
-                format!(
-                    "no data directory: pass --data DIR or set {}",
-                    idflow_provider::ENV_DATA_DIR
-                )
-            })
-    }
+    data: super::data::DataArgs,
 }
 
 /// The `--models` option: where the embedded provider finds the face models.
@@ -91,7 +69,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
 }
 
 fn create_client(args: &CreateClientArgs) -> anyhow::Result<Outcome> {
-    let data_dir = args.data.resolve()?;
+    let data_dir = super::data::provider_dir(&args.data.resolve()?);
     // The provider warns on stderr when it tightens the data's permissions.
     super::serve::init_logging();
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -255,7 +255,7 @@ async fn resume(
     config: Option<&Path>,
 ) -> anyhow::Result<Outcome> {
     let executor = connected_executor(data_dir, models, config).await?;
-    reclaim_dead_owners(&executor).await?;
+    data::reclaim_dead_owners(&executor).await?;
     let Some(run_id) = run_id else {
         let stop = CancellationToken::new();
         let on_signal = stop.clone();
@@ -293,7 +293,7 @@ async fn resume(
 }
 
 async fn cancel(executor: &Executor, run_id: &str) -> anyhow::Result<Outcome> {
-    reclaim_dead_owners(executor).await?;
+    data::reclaim_dead_owners(executor).await?;
     let mut out = std::io::stdout().lock();
     match executor.cancel(run_id).await? {
         CancelOutcome::AlreadyFinished(phase) => {
@@ -437,26 +437,4 @@ async fn unfinished_runs_use_face_steps(
         }
     }
     Ok(false)
-}
-
-/// Runs held by a process of this machine that no longer exists (killed)
-/// can be taken at once instead of when their lease expires.
-async fn reclaim_dead_owners(executor: &Executor) -> anyhow::Result<()> {
-    let host = data::host_name();
-    executor
-        .reclaim(|owner| {
-            let mut parts = owner.split(':');
-            let (Some(owner_host), Some(pid)) = (parts.next(), parts.next()) else {
-                return false;
-            };
-            owner_host == host && !process_is_idflow(pid)
-        })
-        .await?;
-    Ok(())
-}
-
-/// Whether a process with this pid runs and is an idflow.
-fn process_is_idflow(pid: &str) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|cmdline| cmdline.windows(6).any(|window| window == b"idflow"))
 }

@@ -1,24 +1,42 @@
-//! `idflow serve`: run the embedded identity provider (the API, the upload
-//! links and the verification page) until Ctrl-C or SIGTERM, then stop
-//! gracefully: requests in flight are answered, photos being analysed are
-//! finished, and the database is closed.
+//! `idflow serve`: the idflow server. One process, one origin:
+//! - the runs API under `/api/v1` (tokens: `idflow token`), `/healthz`
+//!   and `/readyz` (idflow-server);
+//! - a worker loop executing the runs of its store (those started through
+//!   the API, and the unfinished ones found at start);
+//! - the embedded identity provider's routes (API, upload links,
+//!   verification page), unless a provider is configured
+//!   (`TRUORA_API_KEY`, `idflow.toml`) or `--no-provider` says not to; the
+//!   face steps of its runs use it.
+//!
+//! The workflows offered are the files of `--workflows DIR`, validated at
+//! start and again on SIGHUP. SIGINT or SIGTERM stops it gracefully: no
+//! new connections or claims, requests in flight are answered, runs being
+//! driven get a grace period to end or park (the rest go on from their
+//! logs at the next start), photos being analysed are finished.
 //!
 //! Once it is ready it prints one line on stdout with the URL it serves
 //! (with the bound port, so `--addr 127.0.0.1:0` is usable); logs go to
 //! stderr (filter with `IDFLOW_LOG`, default `info`). Exit codes: 0 after a
 //! clean stop, 2 when it cannot start (address in use, face models missing,
-//! unusable data directory).
+//! unusable data directory or workflows folder).
 
 use std::io::Write as _;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
-use std::num::NonZeroUsize;
-
+use idflow_engine::run::{ExecutorOptions, RunStore};
+use idflow_face::{FaceConnection, ProviderSettings};
 use idflow_provider::{AppState, ENV_PUBLIC_URL, ProviderConfig};
+use idflow_server::{Catalog, Changes, ServerParts, ServerState, WatchedStore};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use super::provider::{DataDir, ModelsDir, provider_error};
+use super::data::{self, DataArgs};
+use super::provider::{ModelsDir, provider_error};
 use crate::Outcome;
 
 /// Arguments of `idflow serve`.
@@ -29,7 +47,19 @@ pub(crate) struct Args {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     addr: String,
     #[command(flatten)]
-    data: DataDir,
+    data: DataArgs,
+    /// The folder of workflow files the server offers (validated at start
+    /// and on SIGHUP) [default: ./workflows, when it exists].
+    #[arg(long, value_name = "DIR")]
+    workflows: Option<PathBuf>,
+    /// Do not serve the embedded provider (face steps then need a
+    /// configured provider).
+    #[arg(long)]
+    no_provider: bool,
+    /// Provider settings file (a `[provider]` table); default
+    /// `./idflow.toml` when it exists. Environment variables override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     models: ModelsDir,
     /// Base URL written into upload links, as clients reach this service
@@ -49,20 +79,36 @@ pub(crate) struct Args {
     /// idflow server's own hook address (repeatable).
     #[arg(long, value_name = "URL")]
     allow_webhook_url: Vec<Url>,
+    /// On SIGTERM, how long runs being driven get to end or park before
+    /// they are stopped where they are (they go on at the next start).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    stop_grace: Duration,
+}
+
+/// The workflows folder when `--workflows` is not given.
+const DEFAULT_WORKFLOWS: &str = "workflows";
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    idflow_core::parse_duration(text).map_err(|error| error.to_string())
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let data_dir = args.data.resolve()?;
-    let models_dir = args.models.resolve();
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args, ProviderConfig::new(data_dir, models_dir)))
+    runtime.block_on(serve(args, data_dir))
 }
 
-async fn serve(args: &Args, mut config: ProviderConfig) -> anyhow::Result<Outcome> {
+/// The embedded provider to serve, and the face steps' connection.
+struct Face {
+    provider: Option<AppState>,
+    connection: FaceConnection,
+}
+
+async fn serve(args: &Args, data_dir: PathBuf) -> anyhow::Result<Outcome> {
     // Listen for stop signals before saying we are ready.
     let stop = stop_signal()?;
     let listener = TcpListener::bind(&args.addr)
@@ -73,7 +119,106 @@ async fn serve(args: &Args, mut config: ProviderConfig) -> anyhow::Result<Outcom
         .context("cannot read the bound address")?;
     let url = Url::parse(&format!("http://{bound}/"))
         .with_context(|| format!("the bound address {bound} makes no URL"))?;
-    config.public_base_url = Some(args.public_url.clone().unwrap_or_else(|| url.clone()));
+    let public_url = args.public_url.clone().unwrap_or_else(|| url.clone());
+    let face = face(args, &data_dir, &public_url).await?;
+    let registry = Arc::new(idflow_cli::registry::build_with(face.connection)?);
+    let catalog = match &args.workflows {
+        Some(dir) => Catalog::load(dir, Arc::clone(&registry))?,
+        None if Path::new(DEFAULT_WORKFLOWS).is_dir() => {
+            Catalog::load(Path::new(DEFAULT_WORKFLOWS), Arc::clone(&registry))?
+        }
+        None => {
+            tracing::warn!(
+                "no ./{DEFAULT_WORKFLOWS} folder here: no workflow is offered (pass --workflows DIR)"
+            );
+            Catalog::empty(Path::new(DEFAULT_WORKFLOWS), Arc::clone(&registry))
+        }
+    };
+    log_catalog(&catalog);
+
+    let changes = Changes::new();
+    let store = data::open_store(&data_dir).await?;
+    let api_store = Arc::clone(&store) as Arc<dyn idflow_store::ApiStore>;
+    let watched = Arc::new(WatchedStore::new(
+        store as Arc<dyn RunStore>,
+        changes.clone(),
+    ));
+    let options = ExecutorOptions {
+        stop_grace: args.stop_grace,
+        ..ExecutorOptions::default()
+    };
+    let executor = data::executor_on(watched, &data_dir, registry, options)?;
+    data::reclaim_dead_owners(&executor).await?;
+    let state = ServerState::new(ServerParts {
+        executor: executor.clone(),
+        api_store,
+        catalog,
+        changes,
+        secrets: Arc::new(data::environment_secret),
+        uploads: data_dir.join("uploads"),
+    });
+    tokio::spawn(reload_on_hangup(state.clone()));
+    let routes = idflow_server::router(state);
+
+    let stop_work = CancellationToken::new();
+    let worker = tokio::spawn({
+        let executor = executor.clone();
+        let stop_work = stop_work.clone();
+        async move { executor.work(stop_work, false).await }
+    });
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "idflow server listening on {url}")?;
+        out.flush()?;
+    }
+    if let Some(provider) = face.provider {
+        idflow_provider::serve_state_with(listener, provider, routes, stop)
+            .await
+            .map_err(|error| provider_error(&error))?;
+    } else {
+        let routes = routes.fallback(|| async {
+            idflow_server::ApiError::not_found("no_such_route", "no such route")
+        });
+        let mut limits = idflow_provider::ConnectionLimits::default();
+        if let Some(max) = args.max_connections {
+            limits.max_connections = max.get();
+        }
+        idflow_provider::serve_router(listener, routes, limits, stop).await;
+    }
+    stop_work.cancel();
+    match worker.await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => tracing::error!(%error, "the worker loop failed"),
+        Err(error) => tracing::error!(%error, "the worker loop stopped"),
+    }
+    tracing::info!("stopped");
+    Ok(Outcome::Success)
+}
+
+/// The face steps' provider: the configured one, else the embedded one
+/// served here (unless `--no-provider`).
+async fn face(args: &Args, data_dir: &std::path::Path, public_url: &Url) -> anyhow::Result<Face> {
+    if let Some(settings) =
+        ProviderSettings::load(args.config.as_deref()).context("reading the provider settings")?
+    {
+        tracing::info!(
+            "face steps use the configured provider; the embedded provider is not served"
+        );
+        return Ok(Face {
+            provider: None,
+            connection: FaceConnection::configured(settings)
+                .context("connecting to the configured provider")?,
+        });
+    }
+    if args.no_provider {
+        return Ok(Face {
+            provider: None,
+            connection: FaceConnection::unconfigured(),
+        });
+    }
+    let provider_dir = data::provider_dir(data_dir);
+    let mut config = ProviderConfig::new(&provider_dir, args.models.resolve());
+    config.public_base_url = Some(public_url.clone());
     if let Some(max) = args.max_connections {
         config.max_connections = max.get();
     }
@@ -84,19 +229,64 @@ async fn serve(args: &Args, mut config: ProviderConfig) -> anyhow::Result<Outcom
         .clone_from(&args.allow_webhook_url);
     // Loads the face models (a missing model names `scripts/setup`) and
     // opens the data directory.
-    let state = AppState::open(config)
+    let provider = AppState::open(config)
         .await
         .map_err(|error| provider_error(&error))?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "idflow provider listening on {url}")?;
-        out.flush()?;
+    let key = super::run::provider::local_client_key(&provider_dir).await?;
+    let base = public_url.as_str().trim_end_matches('/');
+    let settings = ProviderSettings::single_origin(base, &key)
+        .context("connecting to the embedded provider")?;
+    tracing::info!(data = %provider_dir.display(), "serving the embedded face provider");
+    Ok(Face {
+        provider: Some(provider),
+        connection: FaceConnection::configured(settings)
+            .context("connecting to the embedded provider")?,
+    })
+}
+
+fn log_catalog(catalog: &Catalog) {
+    for entry in catalog.entries().iter() {
+        if entry.workflow.is_some() && entry.problem.is_none() {
+            tracing::info!(workflow = entry.name, file = %entry.path.display(), "workflow offered");
+        } else {
+            let first = entry
+                .problem
+                .clone()
+                .or_else(|| {
+                    entry
+                        .diagnostics
+                        .first()
+                        .map(|d| format!("{}:{}:{}: {}", d.file, d.line, d.column, d.message))
+                })
+                .unwrap_or_default();
+            tracing::warn!(file = %entry.path.display(), problem = first, "workflow invalid: it cannot be started");
+        }
     }
-    idflow_provider::serve_state(listener, state, stop)
-        .await
-        .map_err(|error| provider_error(&error))?;
-    tracing::info!("stopped");
-    Ok(Outcome::Success)
+}
+
+/// Reads the workflows folder again at each SIGHUP.
+async fn reload_on_hangup(state: ServerState) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("SIGHUP cannot be watched: workflows are read at start only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            match state.catalog().reload() {
+                Ok((valid, invalid)) => {
+                    tracing::info!(valid, invalid, "workflows read again (SIGHUP)");
+                    log_catalog(state.catalog());
+                }
+                Err(error) => {
+                    tracing::error!(%error, "workflows not read again; the previous ones stay");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(state);
 }
 
 /// Resolves at the first SIGINT (Ctrl-C) or SIGTERM; the handlers are in

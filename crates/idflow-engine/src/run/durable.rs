@@ -31,6 +31,7 @@ use super::machine::Machine;
 use super::result::RunResult;
 use super::secrets::Secrets;
 use super::store::{Definition, NewRun, Release, RunPhase, RunRecord, RunStore, StoreError};
+use super::timeline::Timeline;
 use crate::expr::ExprEngine;
 use crate::model::Workflow;
 use crate::source::SourceFile;
@@ -61,6 +62,11 @@ pub struct ExecutorOptions {
     pub poll: Duration,
     /// Runs claimed at once.
     pub claim_batch: u32,
+    /// On a graceful stop of [`Executor::work`], how long the runs being
+    /// driven get to end or park by themselves before they are stopped
+    /// where they are (as a crash would stop them: they go on elsewhere,
+    /// or after a restart, from their logs).
+    pub stop_grace: Duration,
 }
 
 impl Default for ExecutorOptions {
@@ -70,6 +76,7 @@ impl Default for ExecutorOptions {
             park_after: Duration::from_secs(2),
             poll: Duration::from_secs(1),
             claim_batch: 256,
+            stop_grace: Duration::from_secs(10),
         }
     }
 }
@@ -255,9 +262,10 @@ impl Executor {
     }
 
     /// Claims due runs and drives them until `until` says to stop: when
-    /// `stop` is cancelled (graceful: leases are given up, runs go on
-    /// elsewhere or after a restart), or, with `until_idle`, when no run is
-    /// left unfinished.
+    /// `stop` is cancelled (graceful: no more claims; the runs being driven
+    /// get [`ExecutorOptions::stop_grace`] to end or park, then leases are
+    /// given up and what is left goes on elsewhere or after a restart), or,
+    /// with `until_idle`, when no run is left unfinished.
     pub async fn work(&self, stop: CancellationToken, until_idle: bool) -> Result<(), ExecError> {
         let mut tasks = tokio::task::JoinSet::new();
         loop {
@@ -309,6 +317,16 @@ impl Executor {
             }
         }
         if stop.is_cancelled() {
+            let drained = tokio::time::timeout(self.inner.options.stop_grace, async {
+                while tasks.join_next().await.is_some() {}
+            })
+            .await;
+            if drained.is_err() {
+                tracing::info!(
+                    runs = tasks.len(),
+                    "runs still going at the end of the stop grace were stopped; they go on from their logs"
+                );
+            }
             tasks.shutdown().await;
             self.inner
                 .store
@@ -389,6 +407,31 @@ impl Executor {
             .and_then(|record| record.lease_owner)
             .unwrap_or_default();
         Ok(CancelOutcome::Requested { owner })
+    }
+
+    /// Asks for a run to be cancelled without waiting for it (a server's
+    /// cancel): a run driven here stops now; a parked one is made due, so
+    /// a worker (this one, woken) drives its cleanup; one another process
+    /// drives hears of it at that process's next heartbeat. Returns the
+    /// run's record as it was asked.
+    pub async fn request_cancel(&self, run_id: &str) -> Result<RunRecord, ExecError> {
+        let record = self
+            .inner
+            .store
+            .request_cancel(run_id, OffsetDateTime::now_utc())
+            .await?;
+        if let Some(token) = lock(&self.inner.active).get(run_id) {
+            token.cancel();
+        }
+        self.inner.wake.notify_one();
+        Ok(record)
+    }
+
+    /// A run's attempts and waits, from its log (see [`Timeline`]).
+    pub async fn timeline(&self, record: &RunRecord) -> Result<Timeline, ExecError> {
+        let runner = self.runner_for(record).await?;
+        let events = self.decoded_log(record, &runner).await?;
+        Ok(Timeline::of(runner.workflow(), record.created_at, &events))
     }
 
     /// A run's result as `idflow run --json` prints it; for a run not

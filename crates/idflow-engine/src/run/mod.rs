@@ -24,6 +24,7 @@
 //!   sealed, written ahead of the actions they cause ([`Journal`]).
 //! - [`durable`]: the [`Executor`]: durable runs started, resumed after a
 //!   crash, parked on timers, claimed by a worker loop, cancelled.
+//! - [`timeline`]: a run's attempts and waits for people ([`Timeline`]).
 //!
 //! ## Semantics
 //! - A step becomes ready when every step it `needs` has finished; ready
@@ -82,6 +83,7 @@ pub mod progress;
 pub mod result;
 pub mod secrets;
 pub mod store;
+pub mod timeline;
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -99,3 +101,4 @@ pub use secrets::Secrets;
 pub use store::{
     Append, Definition, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore, StoreError,
 };
+pub use timeline::{EntryError, EntryKind, Timeline, TimelineEntry};

@@ -44,17 +44,30 @@ const FILES_KEPT_BACK_PERCENT: u64 = 25;
 
 /// How the connections are served.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ConnectionLimits {
-    pub(crate) header_read_timeout: Duration,
+pub struct ConnectionLimits {
+    /// A connection must send a whole request head within this.
+    pub header_read_timeout: Duration,
     /// Bounds the wait for a request in progress when its connection is
     /// asked to close.
-    pub(crate) request_timeout: Duration,
-    pub(crate) max_connections: usize,
+    pub request_timeout: Duration,
+    /// Most connections served at once.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    /// The provider's defaults.
+    fn default() -> Self {
+        Self {
+            header_read_timeout: crate::DEFAULT_HEADER_READ_TIMEOUT,
+            request_timeout: crate::DEFAULT_REQUEST_TIMEOUT,
+            max_connections: crate::DEFAULT_MAX_CONNECTIONS,
+        }
+    }
 }
 
 impl ConnectionLimits {
     /// `max_connections`, lowered to three quarters of the open-files limit.
-    pub(crate) fn effective_max_connections(&self) -> usize {
+    pub fn effective_max_connections(&self) -> usize {
         match open_files_limit() {
             Some(files) => {
                 let usable = files.saturating_mul(100 - FILES_KEPT_BACK_PERCENT) / 100;
@@ -79,7 +92,7 @@ fn open_files_limit() -> Option<u64> {
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets the
 /// requests in progress finish.
-pub(crate) async fn serve(
+pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,

@@ -86,7 +86,7 @@ pub(crate) async fn connect(
 }
 
 /// The local client's key: read from the data directory, or created once.
-async fn local_client_key(data_dir: &Path) -> anyhow::Result<String> {
+pub(crate) async fn local_client_key(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join(LOCAL_CLIENT_KEY_FILE);
     if let Ok(key) = std::fs::read_to_string(&path) {
         let key = key.trim().to_owned();

@@ -1,0 +1,115 @@
+//! The routes of `/api/v1`, every one behind [`require_token`], and the
+//! OpenAPI 3.1 document generated from their annotations (served at
+//! `/api/v1/openapi.json`). Routes are registered through utoipa-axum, so
+//! a route cannot exist without being documented, and the document's path
+//! list is the router's route list (the tests walk it).
+//!
+//! - [`workflows`]: the workflows offered.
+//! - [`runs`]: start, list, read and cancel runs; a run's timeline.
+//! - [`events`]: a run's live progress as Server-Sent Events.
+
+pub mod events;
+pub mod runs;
+pub mod workflows;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as OpenApiDocument, Server};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{method_not_allowed, no_such_route};
+use crate::tokens::require_token;
+use crate::{ServerState, health};
+
+/// Where the API lives.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// The largest request body: a run's inputs with its files (base64).
+pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "idflow",
+        description = "Start, find, watch and cancel durable identity-verification runs. Every route needs `Authorization: Bearer TOKEN` (`idflow token create NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`."
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(crate::error::ErrorBody, crate::error::ErrorDetail)),
+    tags(
+        (name = "workflows", description = "The workflows this server offers."),
+        (name = "runs", description = "Runs: start, list, read, watch, cancel."),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut OpenApiDocument) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The API's routes and their document.
+fn parts() -> (Router<ServerState>, OpenApiDocument) {
+    let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(workflows::list_workflows))
+        .routes(routes!(workflows::get_workflow))
+        .routes(routes!(runs::start_run, runs::list_runs))
+        .routes(routes!(runs::get_run))
+        .routes(routes!(runs::cancel_run))
+        .routes(routes!(runs::get_timeline))
+        .routes(routes!(events::run_events))
+        .split_for_parts();
+    document.servers = Some(vec![Server::new(API_PREFIX)]);
+    (router, document)
+}
+
+/// The OpenAPI document of the API.
+pub fn openapi() -> OpenApiDocument {
+    parts().1
+}
+
+/// Every route of the server's HTTP side: `/api/v1/...` (tokens needed)
+/// and the health checks.
+pub fn router(state: ServerState) -> Router {
+    let (routes, document) = parts();
+    let document: std::sync::Arc<str> = document
+        .to_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+        .into();
+    let api = routes
+        .route(
+            "/openapi.json",
+            get(move || {
+                let document = std::sync::Arc::clone(&document);
+                async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        document.to_string(),
+                    )
+                }
+            }),
+        )
+        .fallback(no_such_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            require_token,
+        ));
+    Router::new()
+        .nest(API_PREFIX, api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .with_state(state)
+}

@@ -1,0 +1,706 @@
+//! The API in-process, on a real SQLite store with the core steps and a
+//! worker loop: every route behind the token, starts (idempotent, with
+//! files, refused inputs), listing, live progress until the end, cancel,
+//! the error shape.
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use base64::Engine as _;
+use futures::StreamExt as _;
+use idflow_core::StepRegistry;
+use idflow_engine::run::{Executor, ExecutorOptions, RunStore};
+use idflow_server::{Catalog, Changes, ServerParts, ServerState, WatchedStore, tokens};
+use idflow_store::{Durability, KeySeal, SqliteStore};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+
+const HELLO: &str = r"
+name: hello
+inputs:
+  who: {type: string}
+  times: {type: number, default: 2}
+steps:
+  greet:
+    uses: core.log
+    with: {message: 'hello ${{ inputs.who }}'}
+  count:
+    uses: core.set
+    needs: [greet]
+    with: {attempt: '${{ attempt }}', done: '${{ attempt >= inputs.times }}'}
+    until: outputs.done
+    poll: {interval: 10ms, timeout: 5s}
+outputs:
+  greeted: ${{ inputs.who }}
+";
+
+const NAPPING: &str = r"
+name: napping
+steps:
+  nap:
+    uses: core.sleep
+    with: {duration: 1h}
+  tidy:
+    uses: core.log
+    needs: [nap]
+    if: cancelled()
+    with: {message: tidied}
+";
+
+const WITH_FILE: &str = r"
+name: with-file
+inputs:
+  photo: {type: file}
+steps:
+  note:
+    uses: core.log
+    with: {message: got a photo}
+";
+
+const SECRETIVE: &str = r"
+name: secretive
+secrets: [NOT_SET_ANYWHERE_123]
+steps:
+  call:
+    uses: core.http
+    with:
+      url: http://127.0.0.1:9/
+      headers: {authorization: '${{ secrets.NOT_SET_ANYWHERE_123 }}'}
+";
+
+struct Server {
+    router: Router,
+    token: String,
+    stop: CancellationToken,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let workflows = dir.path().join("workflows");
+    std::fs::create_dir(&workflows).unwrap();
+    for (name, text) in [
+        ("hello.yaml", HELLO),
+        ("napping.yaml", NAPPING),
+        ("with-file.yaml", WITH_FILE),
+        ("secretive.yaml", SECRETIVE),
+        (
+            "broken.yaml",
+            "name: broken\nsteps:\n  a:\n    uses: core.nope\n",
+        ),
+        ("hello.test.yaml", "not: a workflow"),
+    ] {
+        std::fs::write(workflows.join(name), text).unwrap();
+    }
+    let mut registry = StepRegistry::new();
+    idflow_steps::register(&mut registry).unwrap();
+    let registry = Arc::new(registry);
+    let store = Arc::new(
+        SqliteStore::open(dir.path(), Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let changes = Changes::new();
+    let watched = Arc::new(WatchedStore::new(
+        Arc::clone(&store) as Arc<dyn RunStore>,
+        changes.clone(),
+    ));
+    let executor = Executor::new(
+        watched,
+        Arc::clone(&registry),
+        Arc::new(KeySeal::new([7; 32])),
+        Arc::new(|_: &str| None::<String>),
+        "test-host:1:a",
+        ExecutorOptions {
+            poll: Duration::from_millis(50),
+            park_after: Duration::from_millis(200),
+            ..ExecutorOptions::default()
+        },
+    );
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let executor = executor.clone();
+        let stop = stop.clone();
+        async move { executor.work(stop, false).await }
+    });
+    let token = tokens::create(&*store, "tests").await.unwrap();
+    let state = ServerState::new(ServerParts {
+        executor,
+        api_store: store,
+        catalog: Catalog::load(&workflows, registry).unwrap(),
+        changes,
+        secrets: Arc::new(|_: &str| None::<String>),
+        uploads: dir.path().join("uploads"),
+    });
+    Server {
+        router: idflow_server::router(state),
+        token,
+        stop,
+        dir,
+    }
+}
+
+impl Server {
+    async fn call(&self, request: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, headers, body)
+    }
+
+    fn get(&self, path: &str) -> Request<Body> {
+        Request::get(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    fn post(&self, path: &str, body: &Value) -> Request<Body> {
+        Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    }
+
+    async fn start(&self, body: &Value) -> String {
+        let (status, _, answer) = self.call(self.post("/api/v1/runs", body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        answer["run_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The run's events (name, data) until the stream closes.
+    async fn events_until_end(&self, run_id: &str) -> Vec<(String, Value)> {
+        let response = self
+            .router
+            .clone()
+            .oneshot(self.get(&format!("/api/v1/runs/{run_id}/events")))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        let mut text = String::new();
+        let mut stream = response.into_body().into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+        }
+        parse_events(&text)
+    }
+
+    /// Reads the run's events until `wanted` says stop; returns them.
+    async fn events_until(
+        &self,
+        run_id: &str,
+        wanted: impl Fn(&(String, Value)) -> bool,
+    ) -> Vec<(String, Value)> {
+        let response = self
+            .router
+            .clone()
+            .oneshot(self.get(&format!("/api/v1/runs/{run_id}/events")))
+            .await
+            .unwrap();
+        let mut text = String::new();
+        let mut stream = response.into_body().into_data_stream();
+        while let Some(chunk) = stream.next().await {
+            text.push_str(std::str::from_utf8(&chunk.unwrap()).unwrap());
+            let events = parse_events(&text);
+            if events.iter().any(&wanted) {
+                return events;
+            }
+        }
+        panic!("the stream ended without the event wanted: {text}");
+    }
+}
+
+fn parse_events(text: &str) -> Vec<(String, Value)> {
+    text.split("\n\n")
+        .filter(|block| block.contains("data:"))
+        .map(|block| {
+            let mut name = String::from("message");
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    value.trim().clone_into(&mut name);
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    data.push_str(value.trim_start());
+                }
+            }
+            (name, serde_json::from_str(&data).unwrap_or(Value::Null))
+        })
+        .collect()
+}
+
+/// Every route the document lists, with its path parameters filled in.
+fn documented_routes() -> Vec<(Method, String)> {
+    let document = serde_json::to_value(idflow_server::openapi()).unwrap();
+    let mut routes = vec![(Method::GET, "/api/v1/openapi.json".to_owned())];
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let path = path
+                .replace("{run_id}", "0190c1d2-0000-7000-8000-000000000000")
+                .replace("{name}", "hello");
+            routes.push((
+                method.to_uppercase().parse().unwrap(),
+                format!("/api/v1{path}"),
+            ));
+        }
+    }
+    routes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_needs_a_valid_token() {
+    let server = server().await;
+    let routes = documented_routes();
+    assert!(routes.len() >= 8, "{routes:?}");
+    for (method, path) in routes {
+        for authorization in [None, Some("Bearer idf_wrong"), Some("Basic dGVzdDp0ZXN0")] {
+            let mut request = Request::builder().method(method.clone()).uri(&path);
+            if let Some(value) = authorization {
+                request = request.header(header::AUTHORIZATION, value);
+            }
+            let (status, _, body) = server.call(request.body(Body::empty()).unwrap()).await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "{method} {path} with {authorization:?}"
+            );
+            assert_eq!(body["error"]["code"], "unauthorized");
+        }
+        let mut request = Request::builder()
+            .method(method.clone())
+            .uri(&path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", server.token));
+        if method == Method::POST {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        let response = server
+            .router
+            .clone()
+            .oneshot(request.body(Body::from("{}")).unwrap())
+            .await
+            .unwrap();
+        assert_ne!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+    }
+    // Paths that do not exist say nothing without a token either.
+    let (status, _, _) = server
+        .call(Request::get("/api/v1/nothing").body(Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, body) = server.call(server.get("/api/v1/nothing")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "no_such_route");
+    let (status, _, body) = server
+        .call(server.post("/api/v1/workflows", &json!({})))
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["error"]["code"], "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cookie_works_for_reads_and_for_same_origin_writes_only() {
+    let server = server().await;
+    let cookie = format!("{}={}", tokens::SESSION_COOKIE, server.token);
+    let (status, _, _) = server
+        .call(
+            Request::get("/api/v1/workflows")
+                .header(header::COOKIE, &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let write = |origin: &str| {
+        Request::post("/api/v1/runs")
+            .header(header::COOKIE, &cookie)
+            .header(header::HOST, "idflow.test")
+            .header(header::ORIGIN, origin)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"workflow": "hello", "inputs": {"who": "c"}}).to_string(),
+            ))
+            .unwrap()
+    };
+    let (status, _, body) = server.call(write("https://evil.example")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"]["code"], "cross_site_request");
+    let (status, _, body) = server.call(write("http://idflow.test")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_are_listed_valid_or_not_with_their_diagnostics() {
+    let server = server().await;
+    let (status, _, body) = server.call(server.get("/api/v1/workflows")).await;
+    assert_eq!(status, StatusCode::OK);
+    let names: Vec<(&str, bool)> = body["workflows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["valid"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("broken", false),
+            ("hello", true),
+            ("napping", true),
+            ("secretive", true),
+            ("with-file", true)
+        ]
+    );
+    let broken = &body["workflows"][0];
+    assert_eq!(broken["diagnostics"][0]["code"], "IDF0008", "{broken}");
+    assert_eq!(broken["diagnostics"][0]["line"], 4);
+
+    let (status, _, hello) = server.call(server.get("/api/v1/workflows/hello")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hello["inputs"][0]["name"], "who");
+    assert_eq!(hello["outputs"], json!(["greeted"]));
+    assert_eq!(hello["hash"].as_str().unwrap().len(), 64);
+    assert_eq!(hello["graph"]["steps"]["count"]["needs"], json!(["greet"]));
+
+    let (status, _, body) = server.call(server.get("/api/v1/workflows/nope")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "workflow_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_by_the_api_is_watched_live_to_its_end() {
+    let server = server().await;
+    let run_id = server
+        .start(&json!({"workflow": "hello", "inputs": {"who": "ada", "times": 3}}))
+        .await;
+    let events = server.events_until_end(&run_id).await;
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names.first(), Some(&"run"), "{events:?}");
+    assert_eq!(names.last(), Some(&"end"), "{events:?}");
+    let (_, end) = events.last().unwrap();
+    assert_eq!(end["status"], "succeeded", "{end}");
+    assert_eq!(end["outputs"]["greeted"], "ada");
+    assert!(
+        events.iter().any(|(name, data)| name == "step"
+            && data["step"] == "count"
+            && data["status"] == "succeeded"),
+        "{events:?}"
+    );
+
+    let (status, _, run) = server
+        .call(server.get(&format!("/api/v1/runs/{run_id}")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(run["status"], "succeeded");
+    assert_eq!(run["steps"]["count"]["attempts"], 3);
+    assert_eq!(run["workflow_hash"].as_str().unwrap().len(), 64);
+
+    let (status, _, timeline) = server
+        .call(server.get(&format!("/api/v1/runs/{run_id}/timeline")))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let kinds: Vec<(&str, &str)> = timeline["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["step"] == "count")
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("attempt", "succeeded"),
+            ("poll_wait", "-"),
+            ("attempt", "succeeded"),
+            ("poll_wait", "-"),
+            ("attempt", "succeeded")
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_idempotency_key_gives_the_same_run_and_another_body_is_refused() {
+    let server = server().await;
+    let body = json!({"workflow": "hello", "inputs": {"who": "ada"}});
+    let keyed = |body: &Value| {
+        let mut request = server.post("/api/v1/runs", body);
+        request
+            .headers_mut()
+            .insert("idempotency-key", "signup-42".parse().unwrap());
+        request
+    };
+    let (status, headers, first) = server.call(keyed(&body)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(headers.get("idempotent-replayed").is_none());
+    assert_eq!(
+        headers[header::LOCATION],
+        format!("/api/v1/runs/{}", first["run_id"].as_str().unwrap())
+    );
+    let (status, headers, again) = server.call(keyed(&body)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(again["run_id"], first["run_id"]);
+    let (status, _, refused) = server
+        .call(keyed(
+            &json!({"workflow": "hello", "inputs": {"who": "bob"}}),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(refused["error"]["code"], "idempotency_key_reused");
+    let (_, _, list) = server.call(server.get("/api/v1/runs")).await;
+    assert_eq!(
+        list["runs"].as_array().unwrap().len(),
+        1,
+        "one run for three requests"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_starts_get_the_right_status_and_a_message_that_says_what_to_do() {
+    let server = server().await;
+    let cases = [
+        (
+            json!({"workflow": "hello", "inputs": {"whom": "x"}}),
+            422,
+            "invalid_inputs",
+            "did you mean `who`",
+        ),
+        (
+            json!({"workflow": "hello", "inputs": {"who": "x", "times": "many"}}),
+            422,
+            "invalid_inputs",
+            "must be a number",
+        ),
+        (
+            json!({"workflow": "hello"}),
+            422,
+            "invalid_inputs",
+            "`who` is required",
+        ),
+        (
+            json!({"workflow": "broken"}),
+            422,
+            "workflow_invalid",
+            "broken.yaml:4:",
+        ),
+        (
+            json!({"workflow": "nope"}),
+            404,
+            "workflow_not_found",
+            "GET /api/v1/workflows",
+        ),
+        (
+            json!({"workflow": "with-file", "inputs": {"photo": "/etc/passwd"}}),
+            422,
+            "invalid_inputs",
+            "$file",
+        ),
+        (
+            json!({"workflow": "with-file", "inputs": {"photo": {"$file": {"name": "a.jpg", "content_base64": "%%%"}}}}),
+            422,
+            "invalid_inputs",
+            "not base64",
+        ),
+        (
+            json!({"workflow": "secretive"}),
+            422,
+            "secret_missing",
+            "NOT_SET_ANYWHERE_123",
+        ),
+        (
+            json!({"workflow": "hello", "extra": 1}),
+            400,
+            "invalid_body",
+            "unknown field",
+        ),
+        (
+            json!(["not", "an", "object"]),
+            400,
+            "invalid_body",
+            "workflow",
+        ),
+    ];
+    for (body, status, code, says) in cases {
+        let (got, _, answer) = server.call(server.post("/api/v1/runs", &body)).await;
+        assert_eq!(got.as_u16(), status, "{body} -> {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body} -> {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{body}: `{message}` lacks `{says}`");
+    }
+    let request = Request::post("/api/v1/runs")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from("{not json"))
+        .unwrap();
+    let (status, _, answer) = server.call(request).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"]["code"], "invalid_json");
+    let request = Request::post("/api/v1/runs")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from("{}"))
+        .unwrap();
+    let (status, _, _) = server.call(request).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let huge = "x".repeat(idflow_server::api::MAX_BODY_BYTES + 1);
+    let request = Request::post("/api/v1/runs")
+        .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(huge))
+        .unwrap();
+    let (status, _, answer) = server.call(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+    // Nothing was started by any of them.
+    let (_, _, list) = server.call(server.get("/api/v1/runs")).await;
+    assert_eq!(list["runs"], json!([]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_input_is_kept_for_the_run_under_a_safe_name() {
+    let server = server().await;
+    let photo = base64::engine::general_purpose::STANDARD.encode(b"\xff\xd8 not really a jpeg");
+    let run_id = server
+        .start(&json!({"workflow": "with-file", "inputs": {"photo": {"$file": {"name": "../../etc/me.jpg", "content_base64": photo}}}}))
+        .await;
+    let events = server.events_until_end(&run_id).await;
+    let (_, end) = events.last().unwrap();
+    assert_eq!(end["status"], "succeeded", "{end}");
+    let kept = server
+        .dir
+        .path()
+        .join("uploads")
+        .join(&run_id)
+        .join("me.jpg");
+    assert_eq!(std::fs::read(kept).unwrap(), b"\xff\xd8 not really a jpeg");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_listed_newest_first_in_pages_and_filtered() {
+    let server = server().await;
+    let mut started = Vec::new();
+    for who in ["a", "b", "c"] {
+        started.push(
+            server
+                .start(&json!({"workflow": "hello", "inputs": {"who": who, "times": 1}}))
+                .await,
+        );
+    }
+    let napping = server.start(&json!({"workflow": "napping"})).await;
+    let (status, _, page) = server
+        .call(server.get("/api/v1/runs?workflow=hello&limit=2"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids = |page: &Value| -> Vec<String> {
+        page["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|run| run["run_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&page), [started[2].clone(), started[1].clone()]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, _, next) = server
+        .call(server.get(&format!(
+            "/api/v1/runs?workflow=hello&limit=2&cursor={cursor}"
+        )))
+        .await;
+    assert_eq!(ids(&next), [started[0].clone()]);
+    assert!(next.get("next_cursor").is_none(), "{next}");
+    let (_, _, all) = server.call(server.get("/api/v1/runs")).await;
+    assert_eq!(ids(&all)[0], napping);
+    for (query, code) in [
+        ("status=sleeping", "invalid_status"),
+        ("limit=0", "invalid_limit"),
+        ("limit=x", "invalid_query"),
+    ] {
+        let (status, _, body) = server
+            .call(server.get(&format!("/api/v1/runs?{query}")))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(body["error"]["code"], code, "{query}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_run_is_cancelled_with_its_cleanup_and_a_finished_one_cannot_be() {
+    let server = server().await;
+    let run_id = server.start(&json!({"workflow": "napping"})).await;
+    server
+        .events_until(&run_id, |(name, data)| {
+            name == "step" && data["step"] == "nap" && data["status"] == "running"
+        })
+        .await;
+    let (status, _, accepted) = server
+        .call(server.post(&format!("/api/v1/runs/{run_id}/cancel"), &json!({})))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    let events = server.events_until_end(&run_id).await;
+    let (_, end) = events.last().unwrap();
+    assert_eq!(end["status"], "cancelled", "{end}");
+    assert_eq!(
+        end["steps"]["tidy"]["status"], "succeeded",
+        "cleanup ran: {end}"
+    );
+    let (status, _, body) = server
+        .call(server.post(&format!("/api/v1/runs/{run_id}/cancel"), &json!({})))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "run_finished");
+    let (status, _, body) = server
+        .call(server.post("/api/v1/runs/no-such-run/cancel", &json!({})))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "run_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_needs_no_token_and_the_document_is_openapi_3_1() {
+    let server = server().await;
+    for path in ["/healthz", "/readyz"] {
+        let (status, _, _) = server
+            .call(Request::get(path).body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    let (status, _, document) = server.call(server.get("/api/v1/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        document["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        document["openapi"]
+    );
+    assert_eq!(document["servers"][0]["url"], "/api/v1");
+    assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}

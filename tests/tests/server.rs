@@ -1,0 +1,252 @@
+//! `idflow serve` as the idflow server, through the real binary: tokens
+//! made with `idflow token`, a face enrollment started through the API
+//! against the embedded provider served by the same process, live progress
+//! until the end, and a graceful stop (SIGTERM) with a waiting run that the
+//! next start picks up and cancels.
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use base64::Engine as _;
+use idflow_tests::{idflow_bin, repo_root};
+use serde_json::{Value, json};
+
+const NAPPING: &str = r"
+name: napping
+steps:
+  nap:
+    uses: core.sleep
+    with: {duration: 1h}
+  tidy:
+    uses: core.log
+    needs: [nap]
+    if: cancelled()
+    with: {message: tidied}
+";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(data: &Path, workflows: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(idflow_bin())
+            .args(["serve", "--addr", "127.0.0.1:0", "--stop-grace", "2s"])
+            .args(extra)
+            .arg("--data")
+            .arg(data)
+            .arg("--workflows")
+            .arg(workflows)
+            .env_remove("TRUORA_API_KEY")
+            .env_remove("IDFLOW_PROVIDER_DATA")
+            .current_dir(repo_root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("idflow serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .expect("idflow serve prints its address")
+                .expect("a line");
+            if let Some(at) = line.find("http://") {
+                break line[at..].trim().trim_end_matches('/').to_owned();
+            }
+        };
+        Self { child, url }
+    }
+
+    /// SIGTERM, and the exit status.
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(data: &Path, name: &str) -> String {
+    let output = Command::new(idflow_bin())
+        .args(["token", "create", name, "--data"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("idf_") && token.len() > 40, "{token}");
+    token
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap()
+}
+
+/// The SSE events of a run (name, data) until `stop` says so, or until the
+/// stream ends.
+fn events(
+    server: &Server,
+    token: &str,
+    run_id: &str,
+    stop: impl Fn(&str, &Value) -> bool,
+) -> Vec<(String, Value)> {
+    let response = client()
+        .get(format!("{}/api/v1/runs/{run_id}/events", server.url))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = Vec::new();
+    let mut name = String::new();
+    for line in BufReader::new(response).lines() {
+        let line = line.unwrap();
+        if let Some(value) = line.strip_prefix("event:") {
+            value.trim().clone_into(&mut name);
+        } else if let Some(value) = line.strip_prefix("data:") {
+            let data: Value = serde_json::from_str(value.trim()).unwrap();
+            let done = stop(&name, &data);
+            events.push((name.clone(), data));
+            if done {
+                break;
+            }
+        }
+    }
+    events
+}
+
+fn start(server: &Server, token: &str, body: &Value) -> String {
+    let response = client()
+        .post(format!("{}/api/v1/runs", server.url))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().unwrap();
+    assert_eq!(status, 201, "{answer}");
+    answer["run_id"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_face_enrollment_started_through_the_api_runs_on_the_embedded_provider_of_the_same_server() {
+    let data = tempfile::tempdir().unwrap();
+    let token = token(data.path(), "signup-service");
+    let server = Server::start(data.path(), &repo_root().join("workflows"), &[]);
+
+    let unauthorized = client()
+        .get(format!("{}/api/v1/runs", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    let body: Value = unauthorized.json().unwrap();
+    assert_eq!(body["error"]["code"], "unauthorized");
+
+    let photo = std::fs::read(repo_root().join(".cache/photos/obama.jpg"))
+        .expect("the sample photos are set up (scripts/setup)");
+    let run_id = start(
+        &server,
+        &token,
+        &json!({
+            "workflow": "face-enrollment",
+            "inputs": {"photo": {"$file": {"name": "obama.jpg", "content_base64": base64::engine::general_purpose::STANDARD.encode(photo)}}}
+        }),
+    );
+    let events = events(&server, &token, &run_id, |_, _| false);
+    let (last, result) = events.last().expect("events");
+    assert_eq!(last, "end", "{events:?}");
+    assert_eq!(result["status"], "succeeded", "{result}");
+    assert_eq!(result["outputs"]["outcome"], "enrolled", "{result}");
+    // The verification link is a credential: redacted in what the API shows.
+    let shown = result.to_string();
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(!shown.contains("token="), "{shown}");
+    assert!(
+        events
+            .iter()
+            .any(|(name, data)| name == "step" && data["step"] == "processed"),
+        "{events:?}"
+    );
+
+    let run: Value = client()
+        .get(format!("{}/api/v1/runs/{run_id}", server.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(run["status"], "succeeded");
+    // The provider's own API is still served by the same process.
+    let provider = client()
+        .get(format!("{}/v1/enrollments/nope", server.url))
+        .send()
+        .unwrap();
+    assert_eq!(provider.status(), 401, "the provider asks for its own key");
+}
+
+#[test]
+fn a_graceful_stop_leaves_a_waiting_run_to_the_next_start_which_can_cancel_it() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("napping.yaml"), NAPPING).unwrap();
+    let token = token(data.path(), "ops");
+    let server = Server::start(data.path(), workflows.path(), &["--no-provider"]);
+    let run_id = start(&server, &token, &json!({"workflow": "napping"}));
+    events(&server, &token, &run_id, |name, data| {
+        name == "step" && data["step"] == "nap" && data["status"] == "running"
+    });
+    let status = server.terminate();
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+
+    let server = Server::start(data.path(), workflows.path(), &["--no-provider"]);
+    let run: Value = client()
+        .get(format!("{}/api/v1/runs/{run_id}", server.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        ["pending", "running", "waiting"].contains(&run["status"].as_str().unwrap()),
+        "{run}"
+    );
+    let cancel = client()
+        .post(format!("{}/api/v1/runs/{run_id}/cancel", server.url))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(cancel.status(), 202);
+    let events = events(&server, &token, &run_id, |_, _| false);
+    let (last, result) = events.last().unwrap();
+    assert_eq!(last, "end");
+    assert_eq!(result["status"], "cancelled", "{result}");
+    assert_eq!(result["steps"]["tidy"]["status"], "succeeded", "{result}");
+
+    // A revoked token is refused from then on.
+    let revoked = Command::new(idflow_bin())
+        .args(["token", "revoke", "ops", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(revoked.status.success(), "{revoked:?}");
+    let listed = Command::new(idflow_bin())
+        .args(["token", "list", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains("ops"));
+}
