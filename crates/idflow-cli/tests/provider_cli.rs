@@ -110,7 +110,7 @@ impl Served {
             panic!("idflow serve printed no address ({error})")
         });
         let url = line
-            .strip_prefix("idflow provider listening on ")
+            .strip_prefix("idflow server listening on ")
             .unwrap_or_else(|| panic!("unexpected first line: {line}"))
             .trim_end_matches('/')
             .to_owned();

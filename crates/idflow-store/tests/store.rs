@@ -351,5 +351,5 @@ async fn migrations_bring_an_empty_file_and_an_existing_store_up_to_date() {
             )
             .await
             .unwrap();
-    assert_eq!(applied, [1]);
+    assert_eq!(applied, [1, 2]);
 }
