@@ -250,3 +250,120 @@ fn a_graceful_stop_leaves_a_waiting_run_to_the_next_start_which_can_cancel_it() 
         .unwrap();
     assert!(!String::from_utf8_lossy(&listed.stdout).contains("ops"));
 }
+
+const HELLO: &str = r"
+name: hello
+inputs:
+  who: {type: string}
+  times: {type: number, default: 1}
+steps:
+  greet:
+    uses: core.log
+    with: {message: 'hello ${{ inputs.who }}'}
+outputs:
+  greeted: ${{ inputs.who }}
+  times: ${{ inputs.times }}
+";
+
+/// `idflow ARGS` against `server` with `token` (none: IDFLOW_TOKEN unset).
+fn remote(server: &Server, token: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(idflow_bin());
+    command
+        .args(args)
+        .env("IDFLOW_SERVER", &server.url)
+        .env("NO_COLOR", "1")
+        .env_remove("IDFLOW_TOKEN");
+    if let Some(token) = token {
+        command.env("IDFLOW_TOKEN", token);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn the_cli_starts_follows_lists_shows_and_cancels_runs_on_a_server() {
+    let data = tempfile::tempdir().unwrap();
+    let workflows = tempfile::tempdir().unwrap();
+    std::fs::write(workflows.path().join("hello.yaml"), HELLO).unwrap();
+    std::fs::write(workflows.path().join("napping.yaml"), NAPPING).unwrap();
+    let token = token(data.path(), "cli");
+    let server = Server::start(data.path(), workflows.path(), &["--no-provider"]);
+
+    // By name, with typed inputs; the result as `idflow run --json` prints it.
+    let output = remote(
+        &server,
+        Some(&token),
+        &[
+            "run", "hello", "--input", "who=ada", "--input", "times=3", "--json",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let progress = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        progress.contains("greet") && progress.contains("succeeded"),
+        "progress on stderr: {progress}"
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(result["status"], "succeeded");
+    assert_eq!(result["outputs"], json!({"greeted": "ada", "times": 3}));
+    let run_id = result["run_id"].as_str().unwrap().to_owned();
+
+    // By file: the file names the workflow; the summary for people.
+    let file = workflows.path().join("hello.yaml");
+    let output = remote(
+        &server,
+        Some(&token),
+        &["run", file.to_str().unwrap(), "--input", "who=bob"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(": succeeded") && stdout.contains("greeted: bob"),
+        "{stdout}"
+    );
+
+    // Refused inputs: the server's message, exit 2, nothing started.
+    let output = remote(
+        &server,
+        Some(&token),
+        &["run", "hello", "--input", "whom=x"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("did you mean `who`"), "{stderr}");
+
+    // Without a token: says which variable to set.
+    let output = remote(&server, None, &["runs", "list"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("IDFLOW_TOKEN"));
+
+    let output = remote(
+        &server,
+        Some(&token),
+        &["runs", "list", "--workflow", "hello"],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let listed = String::from_utf8_lossy(&output.stdout);
+    assert!(listed.contains(&run_id), "{listed}");
+    assert_eq!(listed.lines().count(), 3, "a header and two runs: {listed}");
+
+    let output = remote(&server, Some(&token), &["runs", "show", &run_id, "--json"]);
+    assert!(output.status.success(), "{output:?}");
+    let shown: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(shown["outputs"]["greeted"], "ada");
+
+    // A detached start, cancelled from the CLI.
+    let output = remote(&server, Some(&token), &["run", "napping", "--detach"]);
+    assert!(output.status.success(), "{output:?}");
+    let napping = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    events(&server, &token, &napping, |name, data| {
+        name == "step" && data["step"] == "nap" && data["status"] == "running"
+    });
+    let output = remote(&server, Some(&token), &["runs", "cancel", &napping]);
+    assert!(output.status.success(), "{output:?}");
+    let events = events(&server, &token, &napping, |_, _| false);
+    assert_eq!(events.last().unwrap().1["status"], "cancelled");
+
+    let output = remote(&server, Some(&token), &["runs", "prune"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("data directory"));
+}

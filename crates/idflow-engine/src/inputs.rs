@@ -76,10 +76,16 @@ fn shorten(value: &Value) -> String {
 /// input's declared type. Unknown names are kept as text (and refused by
 /// [`resolve`]).
 pub fn from_text(workflow: &Workflow, name: &str, text: &str) -> Value {
-    let Some(decl) = workflow.inputs.iter().find(|input| input.name == name) else {
-        return Value::String(text.to_owned());
-    };
-    match decl.kind {
+    match workflow.inputs.iter().find(|input| input.name == name) {
+        Some(decl) => typed_from_text(decl.kind, text),
+        None => Value::String(text.to_owned()),
+    }
+}
+
+/// Converts a value given as text to an input of type `kind`; text that
+/// does not fit stays text (and is refused by [`resolve`] with a message).
+pub fn typed_from_text(kind: InputType, text: &str) -> Value {
+    match kind {
         InputType::String | InputType::File => Value::String(text.to_owned()),
         InputType::Number => serde_json::from_str::<serde_json::Number>(text.trim())
             .map_or_else(|_| Value::String(text.to_owned()), Value::Number),

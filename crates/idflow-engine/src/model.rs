@@ -164,6 +164,19 @@ impl InputType {
             InputType::Object => "object",
         }
     }
+
+    /// The type named `name` as written in workflow files.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            InputType::String,
+            InputType::Number,
+            InputType::Boolean,
+            InputType::File,
+            InputType::Object,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
 }
 
 /// One declared input.

@@ -91,12 +91,19 @@ impl SourceFile {
     }
 }
 
-/// Reads a regular file of at most `limit` bytes as UTF-8 text.
+/// Reads a regular file of at most `limit` bytes as UTF-8 text (see
+/// [`read_regular_bytes`]).
+pub fn read_regular_file(path: &std::path::Path, limit: usize) -> std::io::Result<String> {
+    String::from_utf8(read_regular_bytes(path, limit)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+}
+
+/// Reads a regular file of at most `limit` bytes.
 ///
 /// Anything else is refused before a byte is read: a folder, a device such
 /// as `/dev/zero`, a pipe or a socket (reading them may never end), and a
 /// file that grows past `limit` while being read. The error says which.
-pub fn read_regular_file(path: &std::path::Path, limit: usize) -> std::io::Result<String> {
+pub fn read_regular_bytes(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
     use std::io::Read as _;
     let not_regular = |kind: &str| {
         std::io::Error::new(
@@ -123,8 +130,7 @@ pub fn read_regular_file(path: &std::path::Path, limit: usize) -> std::io::Resul
     if bytes.len() > limit {
         return Err(too_large());
     }
-    String::from_utf8(bytes)
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"))
+    Ok(bytes)
 }
 
 /// What kind of thing a path that is not a regular file names, in words.

@@ -3,6 +3,7 @@
 pub(crate) mod data;
 pub(crate) mod graph;
 pub(crate) mod provider;
+pub(crate) mod remote;
 pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod schema;

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::data::{self, DataArgs};
 use super::provider::ModelsDir;
+use super::remote::{Client, ServerArgs};
 use super::run::provider;
 use crate::Outcome;
 
@@ -27,6 +28,8 @@ pub(crate) struct Args {
     command: RunsCommand,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    server: ServerArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -94,6 +97,58 @@ enum RunsCommand {
     },
 }
 
+/// `idflow runs ... --server URL`: the same answers, from the server's API.
+async fn remote(command: &RunsCommand, client: &Client) -> anyhow::Result<Outcome> {
+    match command {
+        RunsCommand::List {
+            status,
+            workflow,
+            limit,
+            json,
+        } => {
+            let mut query = vec![("limit", limit.to_string())];
+            if let Some(status) = status {
+                query.push(("status", status.as_str().to_owned()));
+            }
+            if let Some(workflow) = workflow {
+                query.push(("workflow", workflow.clone()));
+            }
+            let page = client.list(&query).await?;
+            let runs: Vec<Listed> = page["runs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(Listed::from_api)
+                .collect();
+            list(&runs, *json)
+        }
+        RunsCommand::Show { run_id, json } => {
+            let result = client.run(run_id).await?;
+            let mut out = std::io::stdout().lock();
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
+            } else {
+                write_summary(&mut out, &result)?;
+            }
+            Ok(Outcome::Success)
+        }
+        RunsCommand::Cancel { run_id } => {
+            let answer = client.cancel(run_id).await?;
+            writeln!(
+                std::io::stdout(),
+                "run {run_id}: cancel requested (it was {}); its cleanup steps run before it ends",
+                answer["status"].as_str().unwrap_or("?")
+            )?;
+            Ok(Outcome::Success)
+        }
+        RunsCommand::Resume { .. } | RunsCommand::Export { .. } | RunsCommand::Prune { .. } => {
+            anyhow::bail!(
+                "this works on a data directory, not through --server: the server resumes its runs itself; run it on the server's machine with --data"
+            )
+        }
+    }
+}
+
 fn parse_phase(text: &str) -> Result<RunPhase, String> {
     RunPhase::parse(text).ok_or_else(|| {
         let names: Vec<_> = RunPhase::ALL.iter().map(|phase| phase.as_str()).collect();
@@ -102,11 +157,14 @@ fn parse_phase(text: &str) -> Result<RunPhase, String> {
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
-    let data_dir = args.data.resolve()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let Some(client) = args.server.client()? {
+        return runtime.block_on(remote(&args.command, &client));
+    }
+    let data_dir = args.data.resolve()?;
     runtime.block_on(async {
         match &args.command {
             RunsCommand::List {
@@ -122,7 +180,13 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                     limit: Some(*limit),
                     before: None,
                 };
-                list(&store.list_runs(&filter).await?, *json)
+                let runs: Vec<Listed> = store
+                    .list_runs(&filter)
+                    .await?
+                    .iter()
+                    .map(Listed::from)
+                    .collect();
+                list(&runs, *json)
             }
             RunsCommand::Show { run_id, json } => {
                 let executor = data::executor(&data_dir, idflow_cli::registry::build()?).await?;
@@ -158,10 +222,53 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     })
 }
 
-fn list(runs: &[RunRecord], json: bool) -> anyhow::Result<Outcome> {
+/// One listed run (from the store or from a server's API).
+struct Listed {
+    id: String,
+    status: String,
+    workflow: String,
+    started_at: String,
+    json: serde_json::Value,
+}
+
+impl From<&RunRecord> for Listed {
+    fn from(run: &RunRecord) -> Self {
+        Self {
+            id: run.id.clone(),
+            status: run.phase.as_str().to_owned(),
+            workflow: run.workflow.clone(),
+            started_at: rfc3339(run.created_at),
+            json: serde_json::json!({
+                "run_id": run.id,
+                "workflow": run.workflow,
+                "status": run.phase,
+                "definition": run.definition,
+                "started_at": rfc3339(run.created_at),
+                "finished_at": run.finished_at.map(rfc3339),
+                "due_at": run.due_at.map(rfc3339),
+            }),
+        }
+    }
+}
+
+impl Listed {
+    /// A run as `GET /api/v1/runs` lists it.
+    fn from_api(run: &serde_json::Value) -> Self {
+        let text = |key: &str| run[key].as_str().unwrap_or("?").to_owned();
+        Self {
+            id: text("run_id"),
+            status: text("status"),
+            workflow: text("workflow"),
+            started_at: text("created_at"),
+            json: run.clone(),
+        }
+    }
+}
+
+fn list(runs: &[Listed], json: bool) -> anyhow::Result<Outcome> {
     let mut out = std::io::stdout().lock();
     if json {
-        let items: Vec<_> = runs.iter().map(summary_json).collect();
+        let items: Vec<_> = runs.iter().map(|run| &run.json).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
         return Ok(Outcome::Success);
     }
@@ -178,25 +285,10 @@ fn list(runs: &[RunRecord], json: bool) -> anyhow::Result<Outcome> {
         writeln!(
             out,
             "{:<36}  {:<10}  {:<24}  {}",
-            run.id,
-            run.phase,
-            run.workflow,
-            rfc3339(run.created_at)
+            run.id, run.status, run.workflow, run.started_at
         )?;
     }
     Ok(Outcome::Success)
-}
-
-fn summary_json(run: &RunRecord) -> serde_json::Value {
-    serde_json::json!({
-        "run_id": run.id,
-        "workflow": run.workflow,
-        "status": run.phase,
-        "definition": run.definition,
-        "started_at": rfc3339(run.created_at),
-        "finished_at": run.finished_at.map(rfc3339),
-        "due_at": run.due_at.map(rfc3339),
-    })
 }
 
 fn rfc3339(at: time::OffsetDateTime) -> String {
@@ -208,19 +300,33 @@ async fn show(executor: &Executor, run_id: &str, json: bool) -> anyhow::Result<O
     let Some(record) = executor.store().run(run_id).await? else {
         anyhow::bail!("no run {run_id} in this data directory");
     };
-    let result = executor.result_json(&record).await?;
+    let mut result = executor.result_json(&record).await?;
+    if let Some(object) = result.as_object_mut() {
+        object.insert("status".into(), record.phase.as_str().into());
+    }
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
-        return Ok(Outcome::Success);
+    } else {
+        write_summary(&mut out, &result)?;
     }
+    Ok(Outcome::Success)
+}
+
+/// A run result JSON (`idflow run --json`, `GET /api/v1/runs/{id}`) for
+/// people: the run's status, each step's, errors and outputs.
+pub(crate) fn write_summary(
+    out: &mut impl std::io::Write,
+    result: &serde_json::Value,
+) -> std::io::Result<()> {
+    let text = |value: &serde_json::Value| value.as_str().unwrap_or("?").to_owned();
     writeln!(
         out,
         "run {} of {}: {} (started {})",
-        record.id,
-        record.workflow,
-        record.phase,
-        rfc3339(record.created_at)
+        text(&result["run_id"]),
+        text(&result["workflow"]),
+        text(&result["status"]),
+        text(&result["started_at"]),
     )?;
     if let Some(steps) = result.get("steps").and_then(serde_json::Value::as_object) {
         for (id, step) in steps {
@@ -245,7 +351,20 @@ async fn show(executor: &Executor, run_id: &str, json: bool) -> anyhow::Result<O
             error["code"].as_str().unwrap_or("")
         )?;
     }
-    Ok(Outcome::Success)
+    if let Some(outputs) = result
+        .get("outputs")
+        .and_then(serde_json::Value::as_object)
+        .filter(|outputs| !outputs.is_empty())
+    {
+        writeln!(out, "outputs:")?;
+        for (name, value) in outputs {
+            match value {
+                serde_json::Value::String(value) => writeln!(out, "  {name}: {value}")?,
+                other => writeln!(out, "  {name}: {other}")?,
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn resume(

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use idflow_engine::inputs::{from_text, resolve};
+use idflow_engine::inputs::{resolve, typed_from_text};
 use idflow_engine::model::{InputType, Workflow};
 use idflow_engine::run::Secrets;
 use idflow_engine::source::read_regular_file;
@@ -21,6 +21,45 @@ pub(super) fn collect(
     args: &Args,
     base_dir: &Path,
 ) -> Result<(Value, Secrets), Vec<String>> {
+    let kind_of = |name: &str| {
+        workflow
+            .inputs
+            .iter()
+            .find(|input| input.name == name)
+            .map(|input| input.kind)
+    };
+    let (given, mut problems) = given(args, base_dir, kind_of);
+    let inputs = match resolve(workflow, &given, base_dir) {
+        Ok(inputs) => Some(inputs),
+        Err(errors) => {
+            problems.extend(errors.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let mut secrets = Vec::new();
+    for name in &workflow.secrets {
+        match std::env::var(name) {
+            Ok(value) if !value.is_empty() => secrets.push((name.clone(), value)),
+            _ => problems.push(format!(
+                "the workflow reads the secret `{name}`: set the environment variable {name}"
+            )),
+        }
+    }
+    match inputs {
+        Some(inputs) if problems.is_empty() => Ok((inputs, secrets.into_iter().collect())),
+        _ => Err(problems),
+    }
+}
+
+/// The inputs given by `--inputs FILE.json` and `--input NAME=VALUE`, each
+/// text converted to its input's type (`kind_of`; a `file` input keeps its
+/// path), and every problem found reading them (the inputs that could not
+/// be read are left out).
+pub(super) fn given(
+    args: &Args,
+    base_dir: &Path,
+    kind_of: impl Fn(&str) -> Option<InputType>,
+) -> (Map<String, Value>, Vec<String>) {
     let mut problems = Vec::new();
     let mut given = Map::new();
     if let Some(path) = &args.inputs_file {
@@ -47,14 +86,11 @@ pub(super) fn collect(
             ));
             continue;
         };
-        let is_file = workflow
-            .inputs
-            .iter()
-            .any(|input| input.name == name && input.kind == InputType::File);
+        let kind = kind_of(name);
         let value = match text.strip_prefix('@') {
-            Some(path) if is_file => Value::String(path.to_owned()),
+            Some(path) if kind == Some(InputType::File) => Value::String(path.to_owned()),
             Some(path) => match read_regular_file(&base_dir.join(path), MAX_INPUT_FILE_BYTES) {
-                Ok(contents) => from_text(workflow, name, contents.trim_end_matches('\n')),
+                Ok(contents) => typed(kind, contents.trim_end_matches('\n')),
                 Err(error) => {
                     problems.push(format!(
                         "cannot read the value of input `{name}` from {path}: {error}"
@@ -62,28 +98,17 @@ pub(super) fn collect(
                     continue;
                 }
             },
-            None => from_text(workflow, name, text),
+            None => typed(kind, text),
         };
         given.insert(name.to_owned(), value);
     }
-    let inputs = match resolve(workflow, &given, base_dir) {
-        Ok(inputs) => Some(inputs),
-        Err(errors) => {
-            problems.extend(errors.iter().map(ToString::to_string));
-            None
-        }
-    };
-    let mut secrets = Vec::new();
-    for name in &workflow.secrets {
-        match std::env::var(name) {
-            Ok(value) if !value.is_empty() => secrets.push((name.clone(), value)),
-            _ => problems.push(format!(
-                "the workflow reads the secret `{name}`: set the environment variable {name}"
-            )),
-        }
-    }
-    match inputs {
-        Some(inputs) if problems.is_empty() => Ok((inputs, secrets.into_iter().collect())),
-        _ => Err(problems),
-    }
+    (given, problems)
+}
+
+/// Text as a value of `kind` (an unknown input stays text).
+fn typed(kind: Option<InputType>, text: &str) -> Value {
+    kind.map_or_else(
+        || Value::String(text.to_owned()),
+        |kind| typed_from_text(kind, text),
+    )
 }

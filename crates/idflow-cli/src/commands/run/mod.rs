@@ -7,6 +7,8 @@
 //!   lines otherwise) and the logging setup.
 //! - [`provider`]: the face steps' provider: the configured one, or the
 //!   embedded one started in-process.
+//! - [`remote`]: `--server URL`: the run is started on an idflow server and
+//!   followed from here.
 //!
 //! Exit codes: 0 succeeded, 1 failed, 2 invalid workflow or inputs, 130
 //! interrupted (Ctrl-C cancels the run cleanly; a second Ctrl-C stops it at
@@ -15,6 +17,7 @@
 mod inputs;
 pub(crate) mod progress;
 pub(crate) mod provider;
+mod remote;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -30,7 +33,8 @@ use crate::Outcome;
 #[derive(Debug, clap::Args)]
 #[allow(clippy::struct_excessive_bools, reason = "command-line switches")]
 pub(crate) struct Args {
-    /// The workflow file.
+    /// The workflow file (with `--server`: a workflow file, or the name of
+    /// a workflow the server offers).
     file: PathBuf,
     /// An input: `NAME=VALUE`, or `NAME=@PATH` to read the value from a file
     /// (for a `file` input, `@PATH` and `PATH` both name the file).
@@ -71,15 +75,20 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "detach")]
     ephemeral: bool,
     /// Record the run and print its id without running it here: a worker
-    /// (`idflow runs resume`) executes it.
+    /// (`idflow runs resume`, or the server's) executes it.
     #[arg(long, conflicts_with_all = ["json", "serve", "reveal"])]
     detach: bool,
+    #[command(flatten)]
+    server: super::remote::ServerArgs,
 }
 
 /// Exit code for an interrupted run.
 pub(crate) const INTERRUPTED: u8 = 130;
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
+    if let Some(client) = args.server.client()? {
+        return remote::run(args, &client);
+    }
     let validated = super::load(&args.file)?;
     let color = super::use_color();
     {

@@ -139,6 +139,11 @@ impl Inner {
         }
     }
 }
+/// Logs on stderr in `format`, without progress lines.
+pub(crate) fn init_plain_logging(format: LogFormat) {
+    init_logging(format, None);
+}
+
 /// Logs go to stderr; in a terminal with progress lines, above them.
 fn init_logging(format: LogFormat, multi: Option<MultiProgress>) {
     use tracing_subscriber::EnvFilter;
