@@ -1,7 +1,7 @@
 //! The API in-process, on a real SQLite store with the core steps and a
-//! worker loop: every route behind the token, starts (idempotent, with
-//! files, refused inputs), listing, live progress until the end, cancel,
-//! the error shape.
+//! worker loop: every route (API and viewer) behind the token, starts
+//! (idempotent, with files, refused inputs), listing, live progress until
+//! the end, cancel, a run's pinned graph, the error shape.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
@@ -76,6 +76,7 @@ steps:
 
 struct Server {
     router: Router,
+    state: ServerState,
     token: String,
     stop: CancellationToken,
     dir: tempfile::TempDir,
@@ -145,7 +146,8 @@ async fn server() -> Server {
         uploads: dir.path().join("uploads"),
     });
     Server {
-        router: idflow_server::router(state),
+        router: idflow_server::router(state.clone()),
+        state,
         token,
         stop,
         dir,
@@ -703,4 +705,28 @@ async fn health_needs_no_token_and_the_document_is_openapi_3_1() {
     );
     assert_eq!(document["servers"][0]["url"], "/api/v1");
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_s_graph_is_its_pinned_workflow_whatever_the_file_says_now() {
+    let server = server().await;
+    let run_id = server
+        .start(&json!({"workflow": "hello", "inputs": {"who": "ada", "times": 1}}))
+        .await;
+    let edited = HELLO.replace("outputs:\n", "  later:\n    uses: core.log\n    needs: [count]\n    if: failure()\n    with: {message: late}\noutputs:\n");
+    std::fs::write(server.dir.path().join("workflows/hello.yaml"), edited).unwrap();
+    server.state.catalog().reload().unwrap();
+    let (_, _, now) = server.call(server.get("/api/v1/workflows/hello")).await;
+    assert_eq!(now["graph"]["steps"]["later"]["if"], "failure()", "{now}");
+    let (status, _, graph) = server
+        .call(server.get(&format!("/api/v1/runs/{run_id}/graph")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{graph}");
+    assert_eq!(graph["order"], json!(["greet", "count"]), "{graph}");
+    assert_eq!(graph["steps"]["count"]["needs"], json!(["greet"]));
+    let (status, _, body) = server
+        .call(server.get("/api/v1/runs/no-such-run/graph"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "run_not_found");
 }
