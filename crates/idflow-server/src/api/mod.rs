@@ -81,8 +81,8 @@ pub fn openapi() -> OpenApiDocument {
     parts().1
 }
 
-/// Every route of the server's HTTP side: `/api/v1/...` (tokens needed)
-/// and the health checks.
+/// Every route of the server's HTTP side: `/api/v1/...` (tokens needed),
+/// the run viewer under `/ui` (a session needed) and the health checks.
 pub fn router(state: ServerState) -> Router {
     let (routes, document) = parts();
     let document: std::sync::Arc<str> = document
@@ -111,6 +111,7 @@ pub fn router(state: ServerState) -> Router {
         ));
     Router::new()
         .nest(API_PREFIX, api)
+        .merge(crate::ui::router(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)
