@@ -143,21 +143,27 @@
 
   // ---- Steps ------------------------------------------------------------
 
+  // A row per step (state, attempts), and under it a row with its
+  // outputs or error when it has any, so that narrow screens keep three
+  // columns.
   function renderSteps() {
-    const rows = plan.order.map((id) => {
+    const rows = plan.order.flatMap((id) => {
       const step = stepOf(id);
       let detail = null;
       if (step.error) {
-        detail = el("span", { class: "step-error", text: (step.error.code ? step.error.code + ": " : "") + step.error.message });
+        detail = el("p", { class: "step-error", text: (step.error.code ? step.error.code + ": " : "") + step.error.message });
       } else if (step.outputs && Object.keys(step.outputs).length) {
-        detail = el("details", {}, el("summary", { text: Object.keys(step.outputs).length + " output(s)" }),
+        const count = Object.keys(step.outputs).length;
+        detail = el("details", {}, el("summary", { text: count === 1 ? "1 output" : count + " outputs" }),
           el("pre", { text: JSON.stringify(step.outputs, null, 2) }));
       }
-      return el("tr", { "data-step": id },
+      const row = el("tr", { "data-step": id },
         el("th", { scope: "row" }, id, el("div", { class: "help", text: plan.steps[id].uses })),
         el("td", {}, badge(step.status)),
-        el("td", { text: String(step.attempts ?? 0) }),
-        el("td", {}, detail));
+        el("td", { text: String(step.attempts ?? 0) }));
+      if (!detail) return [row];
+      row.className = "has-detail";
+      return [row, el("tr", { class: "detail" }, el("td", { colspan: "3" }, detail))];
     });
     document.querySelector("#steps tbody").replaceChildren(...rows);
   }
@@ -186,13 +192,16 @@
       for (const entry of byStep.get(id)) {
         const from = Date.parse(entry.started_at), to = endOf(entry);
         const kind = entry.kind;
+        // An attempt without an outcome in a finished run was stopped by
+        // its end (a cancel, a timeout).
+        const outcome = entry.outcome || (finished(run.status) ? "stopped" : "running");
         const what = kind === "attempt"
-          ? "attempt " + entry.attempt + ", " + (entry.outcome || "running")
+          ? "attempt " + entry.attempt + ", " + outcome
           : (kind === "retry_wait" ? "retry wait" : "poll wait") + " before attempt " + entry.attempt;
         const error = entry.error ? ": " + entry.error.message : "";
         const label = id + ": " + what + ", " + took(to - from) + error;
         const bar = el("span", {
-          class: "tl-bar " + (kind === "attempt" ? "bar-attempt bar-" + (entry.outcome || "running") : "bar-" + kind),
+          class: "tl-bar " + (kind === "attempt" ? "bar-attempt bar-" + outcome : "bar-" + kind),
           role: "img", "aria-label": label, title: label, "data-kind": kind,
         });
         bar.style.left = ((from - start) / span) * 100 + "%";

@@ -62,7 +62,7 @@ enum Page {
     Runs,
     Run,
     Asset(pages::Asset),
-    NoSuchPage,
+    Missing,
 }
 
 const fn route(method: &'static str, path: &'static str, access: Access, page: Page) -> UiRoute {
@@ -106,7 +106,7 @@ pub const ROUTES: &[UiRoute] = &[
         Access::Session,
         Page::Asset(pages::Asset::RunScript),
     ),
-    route("*", "/ui/{*rest}", Access::Session, Page::NoSuchPage),
+    route("*", "/ui/{*rest}", Access::Session, Page::Missing),
 ];
 
 impl UiRoute {
@@ -129,7 +129,7 @@ impl UiRoute {
             Page::Runs => on(filter, || async { pages::page(pages::RUNS_PAGE) }),
             Page::Run => on(filter, || async { pages::page(pages::RUN_PAGE) }),
             Page::Asset(asset) => on(filter, move || async move { pages::asset(asset) }),
-            Page::NoSuchPage => on(filter, || async { pages::no_such_page() }),
+            Page::Missing => on(filter, || async { pages::no_such_page() }),
         }
     }
 }
