@@ -10,8 +10,8 @@ use std::io::{BufRead as _, BufReader};
 use std::process::Command;
 
 use base64::Engine as _;
-use idflow_tests::{idflow_bin, repo_root};
 use idflow_tests::server::{Server, token};
+use idflow_tests::{idflow_bin, repo_root};
 use serde_json::{Value, json};
 
 const NAPPING: &str = r"
