@@ -8,7 +8,11 @@
 //! - `secret_probe.rs`: the secret probe: 58 ways to transform a secret,
 //!   refused (IDF0020) in every place that would show it, and hidden in
 //!   everything the binary reports when sent to credential inputs and
-//!   echoed back by a loopback server.
+//!   echoed back by a loopback server;
+//! - `server.rs`: `idflow serve` as the idflow server (the [`server`]
+//!   helpers start it);
+//! - `viewer.rs`: the run viewer in headless Chromium through the real
+//!   server.
 //!
 //! The binary is the one the workspace build made (`cargo nextest run
 //! --workspace --all-targets`, as `scripts/test` runs, builds it first).
@@ -16,6 +20,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod hostile;
+pub mod server;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

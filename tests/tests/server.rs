@@ -7,10 +7,10 @@
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
+use idflow_tests::server::{Server, token};
 use idflow_tests::{idflow_bin, repo_root};
 use serde_json::{Value, json};
 
@@ -26,69 +26,6 @@ steps:
     if: cancelled()
     with: {message: tidied}
 ";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data: &Path, workflows: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(idflow_bin())
-            .args(["serve", "--addr", "127.0.0.1:0", "--stop-grace", "2s"])
-            .args(extra)
-            .arg("--data")
-            .arg(data)
-            .arg("--workflows")
-            .arg(workflows)
-            .env_remove("TRUORA_API_KEY")
-            .env_remove("IDFLOW_PROVIDER_DATA")
-            .current_dir(repo_root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("idflow serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("idflow serve prints its address")
-                .expect("a line");
-            if let Some(at) = line.find("http://") {
-                break line[at..].trim().trim_end_matches('/').to_owned();
-            }
-        };
-        Self { child, url }
-    }
-
-    /// SIGTERM, and the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn token(data: &Path, name: &str) -> String {
-    let output = Command::new(idflow_bin())
-        .args(["token", "create", name, "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    assert!(token.starts_with("idf_") && token.len() > 40, "{token}");
-    token
-}
 
 fn client() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()

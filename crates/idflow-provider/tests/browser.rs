@@ -14,15 +14,11 @@
 // Helpers are test code too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-#[path = "browser/axe.rs"]
-mod axe;
 #[path = "browser/camera.rs"]
 mod camera;
 #[allow(dead_code)] // shared with the API tests, which use all of it
 #[path = "provider/support.rs"]
 mod support;
-#[path = "browser/webdriver.rs"]
-mod webdriver;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -32,8 +28,13 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use idflow_browser::{Browser, Driver, axe};
 use support::{TestProvider, new_client, photo};
-use webdriver::{Browser, Driver};
+
+/// Where the screenshots go (`target/tmp/browser-screenshots/`).
+fn screenshots_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots")
+}
 
 /// A provider with a client whose account `obama` is enrolled with obama.jpg.
 struct Enrolled {
@@ -278,7 +279,7 @@ impl PageTest {
         let token = web_token(&p, &key, redirect.as_deref()).await;
         let files = tempfile::tempdir().unwrap();
         let camera = camera_photo.map(|name| camera_showing(name, files.path()));
-        let driver = Driver::start();
+        let driver = Driver::start(&screenshots_dir());
         let browser = driver.browser(camera.as_deref(), files.path()).await;
         let page_url = format!("{}/?token={token}", p.base);
         Self {
@@ -726,7 +727,7 @@ async fn the_page_speaks_the_language_of_the_browser_in_a_real_browser() {
     } = enrolled_provider().await;
     let token = web_token(&p, &key, None).await;
     let files = tempfile::tempdir().unwrap();
-    let driver = Driver::start();
+    let driver = Driver::start(&screenshots_dir());
     let browser = driver
         .browser_speaking(None, files.path(), Some("es-CO,es;q=0.9,en;q=0.5"))
         .await;

@@ -1,8 +1,9 @@
 //! # idflow-server: the idflow server's HTTP side
 //!
 //! The runs API under `/api/v1` (start, find, watch and cancel durable
-//! runs of the workflows in a folder), its bearer tokens, health checks
-//! and the OpenAPI document generated from the handlers. It does not
+//! runs of the workflows in a folder), the run viewer under `/ui`, its
+//! bearer tokens, health checks and the OpenAPI document generated from
+//! the handlers. It does not
 //! listen or execute anything itself: the `idflow serve` command binds
 //! the socket, runs the executor's worker loop beside it, and merges in
 //! the embedded provider's routes.
@@ -17,12 +18,15 @@
 //! - [`api`]: the routes, one module per resource, and the OpenAPI
 //!   document.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`ui`]: the run viewer (sign-in, runs, a run's graph and timeline),
+//!   its pages embedded in the binary.
 
 pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod health;
 pub mod tokens;
+pub mod ui;
 pub mod watch;
 
 use std::path::PathBuf;

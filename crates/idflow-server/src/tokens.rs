@@ -234,7 +234,7 @@ fn presented(headers: &HeaderMap) -> Option<(&str, Presented)> {
 
 /// Whether a request comes from a page of this same origin (browsers send
 /// `Sec-Fetch-Site`, or at least `Origin`, with unsafe requests).
-fn same_origin(headers: &HeaderMap) -> bool {
+pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     if let Some(site) = headers.get("sec-fetch-site") {
         return site.as_bytes() == b"same-origin";
     }
@@ -261,19 +261,24 @@ pub async fn require_token(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let Some((token, how)) = presented(request.headers()) else {
+    let caller = authenticate(&state, request.method(), request.headers()).await?;
+    request.extensions_mut().insert(caller);
+    Ok(next.run(request).await)
+}
+
+/// Who a request comes from: its bearer token, or its session cookie
+/// (for an unsafe method only from a page of this origin). 401 without a
+/// valid token, 403 for a cross-site write with the cookie.
+pub(crate) async fn authenticate(
+    state: &ServerState,
+    method: &Method,
+    headers: &HeaderMap,
+) -> Result<Caller, ApiError> {
+    let Some((token, how)) = presented(headers) else {
         return Err(ApiError::unauthorized());
     };
-    let unsafe_method = !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    );
-    if how == Presented::Cookie && unsafe_method && !same_origin(request.headers()) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::FORBIDDEN,
-            "cross_site_request",
-            "a session cookie is accepted for this only from the run viewer's own pages; send `Authorization: Bearer TOKEN`",
-        ));
+    if how == Presented::Cookie && is_unsafe(method) && !same_origin(headers) {
+        return Err(cross_site());
     }
     let Some(name) = state
         .tokens()
@@ -283,8 +288,21 @@ pub async fn require_token(
     else {
         return Err(ApiError::unauthorized());
     };
-    request.extensions_mut().insert(Caller(name));
-    Ok(next.run(request).await)
+    Ok(Caller(name))
+}
+
+/// Whether a method may change something (so needs CSRF protection).
+pub(crate) fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// 403 for a write with the session cookie from another site.
+pub(crate) fn cross_site() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "cross_site_request",
+        "a session cookie is accepted for this only from the run viewer's own pages; send `Authorization: Bearer TOKEN`",
+    )
 }
 
 #[cfg(test)]

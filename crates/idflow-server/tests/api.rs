@@ -1,7 +1,8 @@
 //! The API in-process, on a real SQLite store with the core steps and a
-//! worker loop: every route behind the token, starts (idempotent, with
-//! files, refused inputs), listing, live progress until the end, cancel,
-//! the error shape.
+//! worker loop: every route (API and viewer) behind the token, starts
+//! (idempotent, with files, refused inputs), listing, live progress until
+//! the end, cancel, a run's pinned graph, the error shape; signing in to
+//! the viewer and out.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
@@ -15,6 +16,7 @@ use base64::Engine as _;
 use futures::StreamExt as _;
 use idflow_core::StepRegistry;
 use idflow_engine::run::{Executor, ExecutorOptions, RunStore};
+use idflow_server::ui::{Access, LOGIN_PATH, ROUTES as UI_ROUTES};
 use idflow_server::{Catalog, Changes, ServerParts, ServerState, WatchedStore, tokens};
 use idflow_store::{Durability, KeySeal, SqliteStore};
 use serde_json::{Value, json};
@@ -76,6 +78,7 @@ steps:
 
 struct Server {
     router: Router,
+    state: ServerState,
     token: String,
     stop: CancellationToken,
     dir: tempfile::TempDir,
@@ -145,7 +148,8 @@ async fn server() -> Server {
         uploads: dir.path().join("uploads"),
     });
     Server {
-        router: idflow_server::router(state),
+        router: idflow_server::router(state.clone()),
+        state,
         token,
         stop,
         dir,
@@ -272,6 +276,25 @@ fn documented_routes() -> Vec<(Method, String)> {
     routes
 }
 
+/// Every route of the viewer's table, with its parameters filled in.
+fn ui_routes() -> Vec<(Method, String, Access)> {
+    UI_ROUTES
+        .iter()
+        .map(|route| {
+            let method = if route.method == "*" {
+                Method::GET
+            } else {
+                route.method.parse().unwrap()
+            };
+            let path = route
+                .path
+                .replace("{run_id}", "0190c1d2-0000-7000-8000-000000000000")
+                .replace("{*rest}", "no/such/page");
+            (method, path, route.access)
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_needs_a_valid_token() {
     let server = server().await;
@@ -308,6 +331,57 @@ async fn every_route_needs_a_valid_token() {
             response.status(),
             StatusCode::UNAUTHORIZED,
             "{method} {path}"
+        );
+    }
+    // The viewer: every route of its table, the public ones aside.
+    let ui = ui_routes();
+    assert!(ui.len() >= 8, "{ui:?}");
+    for (method, path, access) in ui {
+        if access == Access::Public {
+            continue;
+        }
+        for authorization in [None, Some("Bearer idf_wrong"), Some("Basic dGVzdDp0ZXN0")] {
+            for accept in ["application/json", "text/html,application/xhtml+xml"] {
+                let mut request = Request::builder()
+                    .method(method.clone())
+                    .uri(&path)
+                    .header(header::ACCEPT, accept);
+                if let Some(value) = authorization {
+                    request = request.header(header::AUTHORIZATION, value);
+                }
+                let response = server
+                    .router
+                    .clone()
+                    .oneshot(request.body(Body::empty()).unwrap())
+                    .await
+                    .unwrap();
+                let what = format!("{method} {path} with {authorization:?}, {accept}");
+                if accept.starts_with("text/html") {
+                    assert_eq!(response.status(), StatusCode::SEE_OTHER, "{what}");
+                    let location = response.headers()[header::LOCATION].to_str().unwrap();
+                    assert!(location.starts_with(LOGIN_PATH), "{what}: {location}");
+                } else {
+                    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{what}");
+                }
+                assert!(
+                    response.headers().get(header::SET_COOKIE).is_none(),
+                    "{what}"
+                );
+            }
+        }
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(&path)
+            .header(header::ACCEPT, "text/html")
+            .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
+            .body(Body::empty())
+            .unwrap();
+        let response = server.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        assert_ne!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(
+            status != StatusCode::SEE_OTHER || response.headers().contains_key(header::SET_COOKIE),
+            "{method} {path}: sent to sign in with a valid token"
         );
     }
     // Paths that do not exist say nothing without a token either.
@@ -703,4 +777,185 @@ async fn health_needs_no_token_and_the_document_is_openapi_3_1() {
     );
     assert_eq!(document["servers"][0]["url"], "/api/v1");
     assert!(document["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// A form post to the viewer as a page of `site` would send it.
+fn form_post(path: &str, body: &str, site: &str) -> Request<Body> {
+    Request::post(path)
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(header::ACCEPT, "text/html")
+        .header(header::HOST, "idflow.test")
+        .header("sec-fetch-site", site)
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+async fn answer(
+    server: &Server,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = server.router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8(bytes.to_vec()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_signs_in_with_a_token_and_out_from_its_own_pages_only() {
+    let server = server().await;
+    // Without a session, a page sends the browser to sign in and back.
+    let (status, headers, _) = answer(
+        &server,
+        Request::get("/ui/runs/abc?x=1")
+            .header(header::ACCEPT, "text/html")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        headers[header::LOCATION],
+        "/ui/login?next=/ui/runs/abc%3Fx%3D1"
+    );
+
+    let (status, headers, form) = answer(
+        &server,
+        Request::get("/ui/login?next=/ui/runs/abc")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("name=\"token\""), "{form}");
+    assert!(form.contains("value=\"/ui/runs/abc\""), "{form}");
+    let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(policy.starts_with("default-src 'none'"), "{policy}");
+
+    // A bad token: the form again, with 401 and no cookie.
+    let (status, headers, page) = answer(
+        &server,
+        form_post(LOGIN_PATH, "token=idf_wrong", "same-origin"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(page.contains("not valid"), "{page}");
+    assert!(headers.get(header::SET_COOKIE).is_none());
+    assert!(
+        !page.contains("idf_wrong"),
+        "the refused token is not shown back"
+    );
+
+    // A good token: the cookie, and on to where the browser was going.
+    let body = format!("token={}&next=%2Fui%2Fruns%2Fabc", server.token);
+    let (status, headers, _) = answer(&server, form_post(LOGIN_PATH, &body, "same-origin")).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], "/ui/runs/abc");
+    let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert_eq!(
+        cookie,
+        format!(
+            "idflow_session={}; HttpOnly; SameSite=Strict; Path=/",
+            server.token
+        )
+    );
+    // Never on to another site.
+    let body = format!("token={}&next=%2F%2Fevil.example", server.token);
+    let (_, headers, _) = answer(&server, form_post(LOGIN_PATH, &body, "same-origin")).await;
+    assert_eq!(headers[header::LOCATION], "/ui");
+    // Behind an https proxy the cookie is Secure.
+    let mut request = form_post(
+        LOGIN_PATH,
+        &format!("token={}", server.token),
+        "same-origin",
+    );
+    request
+        .headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
+    let (_, headers, _) = answer(&server, request).await;
+    assert!(
+        headers[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .ends_with("; Secure"),
+        "{:?}",
+        headers[header::SET_COOKIE]
+    );
+
+    // Another site cannot sign a visitor in (nor can a post that does
+    // not say where it comes from).
+    for site in ["cross-site", "same-site", "none"] {
+        let (status, headers, _) = answer(
+            &server,
+            form_post(LOGIN_PATH, &format!("token={}", server.token), site),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{site}");
+        assert!(headers.get(header::SET_COOKIE).is_none(), "{site}");
+    }
+
+    // The cookie opens the pages and the API.
+    let session = cookie.split(';').next().unwrap().to_owned();
+    for path in ["/ui", "/ui/runs/abc", "/ui/assets/run.js"] {
+        let (status, headers, _) = answer(
+            &server,
+            Request::get(path)
+                .header(header::COOKIE, &session)
+                .header(header::ACCEPT, "text/html")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        let policy = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert!(!policy.contains("unsafe"), "{path}: {policy}");
+    }
+
+    // Signing out from another site is refused; from the viewer it clears
+    // the cookie.
+    let mut request = form_post("/ui/logout", "", "cross-site");
+    request
+        .headers_mut()
+        .insert(header::COOKIE, session.parse().unwrap());
+    let (status, headers, _) = answer(&server, request).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(headers.get(header::SET_COOKIE).is_none());
+    let mut request = form_post("/ui/logout", "", "same-origin");
+    request
+        .headers_mut()
+        .insert(header::COOKIE, session.parse().unwrap());
+    let (status, headers, _) = answer(&server, request).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[header::LOCATION], LOGIN_PATH);
+    assert_eq!(
+        headers[header::SET_COOKIE],
+        "idflow_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_s_graph_is_its_pinned_workflow_whatever_the_file_says_now() {
+    let server = server().await;
+    let run_id = server
+        .start(&json!({"workflow": "hello", "inputs": {"who": "ada", "times": 1}}))
+        .await;
+    let edited = HELLO.replace("outputs:\n", "  later:\n    uses: core.log\n    needs: [count]\n    if: failure()\n    with: {message: late}\noutputs:\n");
+    std::fs::write(server.dir.path().join("workflows/hello.yaml"), edited).unwrap();
+    server.state.catalog().reload().unwrap();
+    let (_, _, now) = server.call(server.get("/api/v1/workflows/hello")).await;
+    assert_eq!(now["graph"]["steps"]["later"]["if"], "failure()", "{now}");
+    let (status, _, graph) = server
+        .call(server.get(&format!("/api/v1/runs/{run_id}/graph")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{graph}");
+    assert_eq!(graph["order"], json!(["greet", "count"]), "{graph}");
+    assert_eq!(graph["steps"]["count"]["needs"], json!(["greet"]));
+    let (status, _, body) = server
+        .call(server.get("/api/v1/runs/no-such-run/graph"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["code"], "run_not_found");
 }

@@ -427,6 +427,14 @@ impl Executor {
         Ok(record)
     }
 
+    /// The workflow a run executes: its pinned definition (the text it
+    /// was started with, whatever the file says now), validated once and
+    /// kept with the run's runner.
+    pub async fn workflow_of(&self, record: &RunRecord) -> Result<Arc<Workflow>, ExecError> {
+        let runner = self.runner_for(record).await?;
+        Ok(Arc::clone(runner.program().workflow_arc()))
+    }
+
     /// A run's attempts and waits, from its log (see [`Timeline`]).
     pub async fn timeline(&self, record: &RunRecord) -> Result<Timeline, ExecError> {
         let runner = self.runner_for(record).await?;

@@ -5,7 +5,8 @@
 //! list is the router's route list (the tests walk it).
 //!
 //! - [`workflows`]: the workflows offered.
-//! - [`runs`]: start, list, read and cancel runs; a run's timeline.
+//! - [`runs`]: start, list, read and cancel runs; a run's timeline and
+//!   the graph of its pinned workflow.
 //! - [`events`]: a run's live progress as Server-Sent Events.
 
 pub mod events;
@@ -68,6 +69,7 @@ fn parts() -> (Router<ServerState>, OpenApiDocument) {
         .routes(routes!(runs::get_run))
         .routes(routes!(runs::cancel_run))
         .routes(routes!(runs::get_timeline))
+        .routes(routes!(runs::get_graph))
         .routes(routes!(events::run_events))
         .split_for_parts();
     document.servers = Some(vec![Server::new(API_PREFIX)]);
@@ -79,8 +81,8 @@ pub fn openapi() -> OpenApiDocument {
     parts().1
 }
 
-/// Every route of the server's HTTP side: `/api/v1/...` (tokens needed)
-/// and the health checks.
+/// Every route of the server's HTTP side: `/api/v1/...` (tokens needed),
+/// the run viewer under `/ui` (a session needed) and the health checks.
 pub fn router(state: ServerState) -> Router {
     let (routes, document) = parts();
     let document: std::sync::Arc<str> = document
@@ -109,6 +111,7 @@ pub fn router(state: ServerState) -> Router {
         ));
     Router::new()
         .nest(API_PREFIX, api)
+        .merge(crate::ui::router(state.clone()))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .with_state(state)

@@ -1,7 +1,8 @@
 //! Runs: `POST /api/v1/runs` (start; idempotent with `Idempotency-Key`),
 //! `GET /api/v1/runs` (newest first, keyset pages), `GET
 //! /api/v1/runs/{id}` (the result JSON of `idflow run --json`, redacted),
-//! `POST /api/v1/runs/{id}/cancel` and `GET /api/v1/runs/{id}/timeline`.
+//! `POST /api/v1/runs/{id}/cancel`, `GET /api/v1/runs/{id}/timeline` and
+//! `GET /api/v1/runs/{id}/graph` (the run's pinned workflow).
 //!
 //! A start is checked as `idflow run` checks it (unknown, missing and
 //! mistyped inputs, secrets the server lacks: 422 with the CLI's messages)
@@ -621,4 +622,27 @@ pub async fn get_timeline(
     let record = find_run(&state, &run_id).await?;
     let timeline = state.executor().timeline(&record).await?;
     Ok(Json(serde_json::to_value(timeline).unwrap_or_default()))
+}
+
+/// The step graph of the workflow a run executes: its pinned definition
+/// (what it was started with, whatever the file says now), as `GET
+/// /api/v1/workflows/{name}` gives a workflow's `graph`.
+#[utoipa::path(
+    get,
+    path = "/runs/{run_id}/graph",
+    tag = "runs",
+    params(("run_id" = String, Path, description = "The run's id.")),
+    responses(
+        (status = 200, description = "The plan of the run's workflow (`idflow graph --format json`).", body = Object),
+        (status = 401, description = "No valid token.", body = ErrorBody),
+        (status = 404, description = "No such run.", body = ErrorBody),
+    )
+)]
+pub async fn get_graph(
+    State(state): State<ServerState>,
+    UrlPath(run_id): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let record = find_run(&state, &run_id).await?;
+    let workflow = state.executor().workflow_of(&record).await?;
+    Ok(Json(workflow.plan_json()))
 }

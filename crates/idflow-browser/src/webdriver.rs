@@ -13,11 +13,11 @@ use serde_json::{Value, json};
 
 /// Where `scripts/setup` installs the browser and its driver (Debian
 /// `chromium` and `chromium-driver`).
-pub(crate) const CHROMIUM: &str = "/usr/bin/chromium";
-pub(crate) const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// How long any one wait may take before the test fails.
-pub(crate) const WAIT_DEADLINE: Duration = Duration::from_mins(1);
+pub const WAIT_DEADLINE: Duration = Duration::from_mins(1);
 /// Interval between two polls of the page.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Key of an element reference in W3C WebDriver answers.
@@ -35,16 +35,19 @@ fn require_installed() {
 
 /// A running `chromedriver`; killed (with the browsers it started) on drop.
 #[derive(Debug)]
-pub(crate) struct Driver {
+pub struct Driver {
     child: Child,
     url: String,
+    screenshots: PathBuf,
     http: reqwest::Client,
 }
 
 impl Driver {
     /// Starts `chromedriver --port=0` in its own process group and reads the
-    /// port it chose from its first lines of output.
-    pub(crate) fn start() -> Self {
+    /// port it chose from its first lines of output; its browsers save
+    /// screenshots in `screenshots` (a test's `CARGO_TARGET_TMPDIR`
+    /// subfolder, say).
+    pub fn start(screenshots: &Path) -> Self {
         require_installed();
         let mut command = Command::new(CHROMEDRIVER);
         command
@@ -75,6 +78,7 @@ impl Driver {
         std::thread::spawn(move || lines.for_each(drop));
         Self {
             child,
+            screenshots: screenshots.to_owned(),
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
         }
@@ -82,13 +86,13 @@ impl Driver {
 
     /// Opens a headless Chromium with a new profile in `profile_dir`; its
     /// camera shows `camera_file` (`.y4m` or `.mjpeg`) when given.
-    pub(crate) async fn browser(&self, camera_file: Option<&Path>, profile_dir: &Path) -> Browser {
+    pub async fn browser(&self, camera_file: Option<&Path>, profile_dir: &Path) -> Browser {
         self.browser_speaking(camera_file, profile_dir, None).await
     }
 
     /// [`Driver::browser`] whose requests carry `Accept-Language:
     /// accept_language` (the user's language settings) when given.
-    pub(crate) async fn browser_speaking(
+    pub async fn browser_speaking(
         &self,
         camera_file: Option<&Path>,
         profile_dir: &Path,
@@ -141,6 +145,7 @@ impl Driver {
         Browser {
             http: self.http.clone(),
             session_url: format!("{}/session/{session}", self.url),
+            screenshots: self.screenshots.clone(),
         }
     }
 }
@@ -195,9 +200,10 @@ async fn command(
 
 /// One browser session.
 #[derive(Debug)]
-pub(crate) struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     session_url: String,
+    screenshots: PathBuf,
 }
 
 impl Browser {
@@ -209,23 +215,23 @@ impl Browser {
     }
 
     /// Navigates and waits for the page to load.
-    pub(crate) async fn open(&self, url: &str) {
+    pub async fn open(&self, url: &str) {
         self.send(reqwest::Method::POST, "/url", Some(json!({"url": url})))
             .await;
     }
 
-    pub(crate) async fn current_url(&self) -> String {
+    pub async fn current_url(&self) -> String {
         let url = self.send(reqwest::Method::GET, "/url", None).await;
         url.as_str().unwrap_or_default().to_owned()
     }
 
-    pub(crate) async fn title(&self) -> String {
+    pub async fn title(&self) -> String {
         let title = self.send(reqwest::Method::GET, "/title", None).await;
         title.as_str().unwrap_or_default().to_owned()
     }
 
     /// Runs `script` (a function body; `arguments` holds `args`) in the page.
-    pub(crate) async fn eval(&self, script: &str, args: &[Value]) -> Value {
+    pub async fn eval(&self, script: &str, args: &[Value]) -> Value {
         self.send(
             reqwest::Method::POST,
             "/execute/sync",
@@ -235,7 +241,7 @@ impl Browser {
     }
 
     /// The visible text of the first element matching `css` ("" if none).
-    pub(crate) async fn text(&self, css: &str) -> String {
+    pub async fn text(&self, css: &str) -> String {
         let text = self
             .eval(
                 "const e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
@@ -246,7 +252,7 @@ impl Browser {
     }
 
     /// The HTTP status of the current document, as the browser received it.
-    pub(crate) async fn document_status(&self) -> u64 {
+    pub async fn document_status(&self) -> u64 {
         let status = self
             .eval(
                 "return performance.getEntriesByType('navigation')[0].responseStatus;",
@@ -275,16 +281,21 @@ impl Browser {
 
     /// Clicks the element matching `css` as a user would (it must be visible
     /// and enabled, or the driver refuses).
-    pub(crate) async fn click(&self, css: &str) {
+    pub async fn click(&self, css: &str) {
         let id = self.element(css).await;
         self.send(reqwest::Method::POST, &format!("/element/{id}/click"), None)
             .await;
     }
 
     /// Chooses `file` in the file input matching `css`, as a user would.
-    pub(crate) async fn choose_file(&self, css: &str, file: &Path) {
+    pub async fn choose_file(&self, css: &str, file: &Path) {
+        self.type_into(css, file.to_str().expect("a UTF-8 path"))
+            .await;
+    }
+
+    /// Types `text` into the element matching `css`, as a user would.
+    pub async fn type_into(&self, css: &str, text: &str) {
         let id = self.element(css).await;
-        let text = file.to_str().expect("a UTF-8 path");
         self.send(
             reqwest::Method::POST,
             &format!("/element/{id}/value"),
@@ -295,7 +306,7 @@ impl Browser {
 
     /// Polls `script` until it returns a truthy value (returned), failing
     /// with `what` after [`WAIT_DEADLINE`].
-    pub(crate) async fn wait_for(&self, what: &str, script: &str, args: &[Value]) -> Value {
+    pub async fn wait_for(&self, what: &str, script: &str, args: &[Value]) -> Value {
         let deadline = Instant::now() + WAIT_DEADLINE;
         loop {
             let value = self.eval(script, args).await;
@@ -319,7 +330,7 @@ impl Browser {
     }
 
     /// Polls the current URL until it starts with `prefix`.
-    pub(crate) async fn wait_for_url(&self, prefix: &str) -> String {
+    pub async fn wait_for_url(&self, prefix: &str) -> String {
         let deadline = Instant::now() + WAIT_DEADLINE;
         loop {
             let url = self.current_url().await;
@@ -334,15 +345,15 @@ impl Browser {
         }
     }
 
-    /// Saves a PNG of the viewport in the test's target folder and returns its path.
-    pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {
+    /// Saves a PNG of the viewport in the screenshots folder and returns its path.
+    pub async fn screenshot(&self, name: &str) -> PathBuf {
         let encoded = self.send(reqwest::Method::GET, "/screenshot", None).await;
-        save_png(name, &encoded)
+        save_png(&self.screenshots, name, &encoded)
     }
 
     /// Saves a PNG of the whole page (beyond the viewport, as a user would
-    /// see it by scrolling) in the test's target folder; returns its path.
-    pub(crate) async fn full_page_screenshot(&self, name: &str) -> PathBuf {
+    /// see it by scrolling) in the screenshots folder; returns its path.
+    pub async fn full_page_screenshot(&self, name: &str) -> PathBuf {
         let size = self
             .eval(
                 "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight];",
@@ -359,12 +370,12 @@ impl Browser {
                 }),
             )
             .await;
-        save_png(name, &shot["data"])
+        save_png(&self.screenshots, name, &shot["data"])
     }
 
     /// Lays the page out as on a screen of `width` x `height` CSS pixels;
     /// `mobile`: as a phone does (the viewport meta tag, touch).
-    pub(crate) async fn emulate_screen(&self, width: u32, height: u32, mobile: bool) {
+    pub async fn emulate_screen(&self, width: u32, height: u32, mobile: bool) {
         self.cdp(
             "Emulation.setDeviceMetricsOverride",
             json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile}),
@@ -383,18 +394,17 @@ impl Browser {
     }
 
     /// Closes the browser.
-    pub(crate) async fn quit(self) {
+    pub async fn quit(self) {
         self.send(reqwest::Method::DELETE, "", None).await;
     }
 }
 
-/// Writes a base64 PNG under the test's target folder.
-fn save_png(name: &str, encoded: &Value) -> PathBuf {
+/// Writes a base64 PNG into `dir`.
+fn save_png(dir: &Path, name: &str, encoded: &Value) -> PathBuf {
     let png = base64::engine::general_purpose::STANDARD
         .decode(encoded.as_str().unwrap_or_default())
         .expect("the screenshot is base64");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(format!("{name}.png"));
     std::fs::write(&path, png).unwrap();
     println!("screenshot: {}", path.display());

@@ -31,7 +31,7 @@ fn axe_source() -> &'static str {
 
 /// Runs axe on the page as it is now and fails listing every violation
 /// (rule, impact, elements and why) found in `state`.
-pub(crate) async fn assert_no_violations(browser: &Browser, state: &str) {
+pub async fn assert_no_violations(browser: &Browser, state: &str) {
     let loaded = browser.eval("return typeof window.axe;", &[]).await;
     if loaded != "object" {
         browser
