@@ -16,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 pub mod hostile;
+pub mod server;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

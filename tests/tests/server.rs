@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
-use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
+use idflow_tests::server::{Server, client, events, start, token};
 use idflow_tests::{idflow_bin, repo_root};
 use serde_json::{Value, json};
 
@@ -26,121 +25,6 @@ steps:
     if: cancelled()
     with: {message: tidied}
 ";
-
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(data: &Path, workflows: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(idflow_bin())
-            .args(["serve", "--addr", "127.0.0.1:0", "--stop-grace", "2s"])
-            .args(extra)
-            .arg("--data")
-            .arg(data)
-            .arg("--workflows")
-            .arg(workflows)
-            .env_remove("TRUORA_API_KEY")
-            .env_remove("IDFLOW_PROVIDER_DATA")
-            .current_dir(repo_root())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("idflow serve starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("idflow serve prints its address")
-                .expect("a line");
-            if let Some(at) = line.find("http://") {
-                break line[at..].trim().trim_end_matches('/').to_owned();
-            }
-        };
-        Self { child, url }
-    }
-
-    /// SIGTERM, and the exit status.
-    fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        self.child.wait().unwrap()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn token(data: &Path, name: &str) -> String {
-    let output = Command::new(idflow_bin())
-        .args(["token", "create", name, "--data"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
-    assert!(token.starts_with("idf_") && token.len() > 40, "{token}");
-    token
-}
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(None)
-        .build()
-        .unwrap()
-}
-
-/// The SSE events of a run (name, data) until `stop` says so, or until the
-/// stream ends.
-fn events(
-    server: &Server,
-    token: &str,
-    run_id: &str,
-    stop: impl Fn(&str, &Value) -> bool,
-) -> Vec<(String, Value)> {
-    let response = client()
-        .get(format!("{}/api/v1/runs/{run_id}/events", server.url))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut events = Vec::new();
-    let mut name = String::new();
-    for line in BufReader::new(response).lines() {
-        let line = line.unwrap();
-        if let Some(value) = line.strip_prefix("event:") {
-            value.trim().clone_into(&mut name);
-        } else if let Some(value) = line.strip_prefix("data:") {
-            let data: Value = serde_json::from_str(value.trim()).unwrap();
-            let done = stop(&name, &data);
-            events.push((name.clone(), data));
-            if done {
-                break;
-            }
-        }
-    }
-    events
-}
-
-fn start(server: &Server, token: &str, body: &Value) -> String {
-    let response = client()
-        .post(format!("{}/api/v1/runs", server.url))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .unwrap();
-    let status = response.status();
-    let answer: Value = response.json().unwrap();
-    assert_eq!(status, 201, "{answer}");
-    answer["run_id"].as_str().unwrap().to_owned()
-}
 
 #[test]
 fn a_face_enrollment_started_through_the_api_runs_on_the_embedded_provider_of_the_same_server() {

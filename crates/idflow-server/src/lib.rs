@@ -17,11 +17,14 @@
 //! - [`api`]: the routes, one module per resource, and the OpenAPI
 //!   document.
 //! - [`health`]: `/healthz` and `/readyz`.
+//! - [`metrics`]: `/metrics`, the Prometheus text of the recorder the
+//!   binary installed, with the store's due work read when scraped.
 
 pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod tokens;
 pub mod watch;
 
@@ -34,6 +37,7 @@ use idflow_store::ApiStore;
 pub use api::{openapi, router};
 pub use catalog::Catalog;
 pub use error::ApiError;
+pub use metrics::RenderMetrics;
 pub use tokens::Tokens;
 pub use watch::{Changes, WatchedStore};
 
@@ -51,6 +55,7 @@ struct StateInner {
     changes: Changes,
     secrets: Arc<dyn SecretSource>,
     uploads: PathBuf,
+    metrics: Option<RenderMetrics>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -77,6 +82,9 @@ pub struct ServerParts {
     pub secrets: Arc<dyn SecretSource>,
     /// Where files given as inputs are written (a folder per run).
     pub uploads: PathBuf,
+    /// The metrics recorder's text, served at `/metrics` (none: no such
+    /// route).
+    pub metrics: Option<RenderMetrics>,
 }
 
 impl std::fmt::Debug for ServerParts {
@@ -101,6 +109,7 @@ impl ServerState {
                 changes: parts.changes,
                 secrets: parts.secrets,
                 uploads: parts.uploads,
+                metrics: parts.metrics,
             }),
         }
     }
@@ -134,5 +143,9 @@ impl ServerState {
 
     pub(crate) fn uploads(&self) -> &PathBuf {
         &self.inner.uploads
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&RenderMetrics> {
+        self.inner.metrics.as_ref()
     }
 }

@@ -1,6 +1,6 @@
 //! `idflow serve`: the idflow server. One process, one origin:
-//! - the runs API under `/api/v1` (tokens: `idflow token`), `/healthz`
-//!   and `/readyz` (idflow-server);
+//! - the runs API under `/api/v1` (tokens: `idflow token`), `/healthz`,
+//!   `/readyz` and `/metrics` (idflow-server);
 //! - a worker loop executing the runs of its store (those started through
 //!   the API, and the unfinished ones found at start);
 //! - the embedded identity provider's routes (API, upload links,
@@ -111,6 +111,7 @@ struct Face {
 async fn serve(args: &Args, data_dir: PathBuf) -> anyhow::Result<Outcome> {
     // Listen for stop signals before saying we are ready.
     let stop = stop_signal()?;
+    let metrics = super::telemetry::install_metrics()?;
     let listener = TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -156,6 +157,7 @@ async fn serve(args: &Args, data_dir: PathBuf) -> anyhow::Result<Outcome> {
         changes,
         secrets: Arc::new(data::environment_secret),
         uploads: data_dir.join("uploads"),
+        metrics: Some(metrics),
     });
     tokio::spawn(reload_on_hangup(state.clone()));
     let routes = idflow_server::router(state);

@@ -36,6 +36,7 @@ use tracing::Instrument;
 use super::action::{Action, StepState};
 use super::event::{Event, EventKind, TimerId};
 use super::machine::Machine;
+use super::metrics::{self, StartedVia};
 use super::program::Program;
 use super::progress::{Progress, RunObserver};
 use super::result::{self, RunResult};
@@ -382,6 +383,7 @@ pub struct RunRequest {
     observer: Option<Arc<dyn RunObserver>>,
     reveal: Vec<String>,
     redactor: Option<Redactor>,
+    via: StartedVia,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -413,7 +415,20 @@ impl RunRequest {
             observer: None,
             reveal: Vec::new(),
             redactor: None,
+            via: StartedVia::default(),
         }
+    }
+
+    /// Who starts the run (a label of the runs-started metric).
+    #[must_use]
+    pub fn via(mut self, via: StartedVia) -> Self {
+        self.via = via;
+        self
+    }
+
+    /// Who starts the run.
+    pub(crate) fn started_via(&self) -> StartedVia {
+        self.via
     }
 
     /// The secret values (`secrets.*`); they are redacted from everything
@@ -764,6 +779,7 @@ impl<S: EventSink> Driver<S> {
             return;
         };
         let implementation = Arc::clone(implementation);
+        let step_type = self.runner.program.workflow().steps[index].uses.clone();
         // Values computed from secrets (validation allows them only in
         // credential inputs) are secrets of the run from now on, whatever
         // their length or shape.
@@ -783,6 +799,7 @@ impl<S: EventSink> Driver<S> {
         let span = tracing::info_span!("attempt", run_id = %self.run_id, step = %step_id, attempt);
         let task = async move {
             tracing::debug!("attempt started");
+            let began = Instant::now();
             let run = AssertUnwindSafe(async {
                 match timeout {
                     Some(limit) => tokio::time::timeout(limit, implementation.run(&ctx, input))
@@ -802,8 +819,9 @@ impl<S: EventSink> Driver<S> {
             let outcome = match &result {
                 Some(Ok(_)) => "succeeded",
                 Some(Err(_)) => "failed",
-                None => "timed out",
+                None => "timed_out",
             };
+            metrics::attempt_ended(&step_type, outcome, began.elapsed().as_secs_f64());
             tracing::debug!(outcome, "attempt ended");
             AttemptEnd {
                 step,

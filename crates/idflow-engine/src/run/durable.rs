@@ -28,6 +28,7 @@ use super::driver::{DriveEnd, Launch, RunRequest, Runner, RunnerError};
 use super::event::{Event, EventKind};
 use super::journal::{Codec, Journal, Seal};
 use super::machine::Machine;
+use super::metrics;
 use super::result::RunResult;
 use super::secrets::Secrets;
 use super::store::{Definition, NewRun, Release, RunPhase, RunRecord, RunStore, StoreError};
@@ -214,6 +215,7 @@ impl Executor {
             new_run,
         );
         let (request, cancel) = self.watch(&run_id, request, false);
+        metrics::run_started(&runner.workflow().name, request.started_via());
         let launch = Launch {
             wall_start: created_at,
             park_after: None,
@@ -257,6 +259,7 @@ impl Executor {
                 lease_until: created_at,
             })
             .await?;
+        metrics::run_started(&runner.workflow().name, request.started_via());
         self.inner.wake.notify_one();
         Ok(run_id)
     }
@@ -582,6 +585,9 @@ impl Executor {
         let settled = match end {
             DriveEnd::Finished(result, journal) => {
                 let phase = RunPhase::from(result.status);
+                // Counted before the result is written, so whoever sees
+                // the run finished sees it counted.
+                metrics::run_finished(&result.workflow, phase);
                 let json = serde_json::to_string(&result).unwrap_or_default();
                 self.inner
                     .store
@@ -626,6 +632,7 @@ impl Executor {
             .run(&record.id)
             .await?
             .map_or(record.next_seq, |current| current.next_seq);
+        metrics::run_finished(&record.workflow, RunPhase::Failed);
         self.inner
             .store
             .release(

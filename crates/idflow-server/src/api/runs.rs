@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use idflow_engine::model::{InputType, Workflow};
-use idflow_engine::run::{RunFilter, RunPhase, RunRecord, RunRequest, StoreError};
+use idflow_engine::run::{RunFilter, RunPhase, RunRecord, RunRequest, StartedVia, StoreError};
 use idflow_store::StartClaim;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -238,7 +238,8 @@ pub async fn start_run(
     }
     let request = RunRequest::new(inputs)
         .run_id(run_id.clone())
-        .base_dir(state.catalog().dir());
+        .base_dir(state.catalog().dir())
+        .via(StartedVia::Api);
     match state
         .executor()
         .submit(Arc::clone(&workflow), &entry.file, request)
