@@ -42,6 +42,7 @@ use super::progress::{Progress, RunObserver};
 use super::result::{self, RunResult};
 use super::secrets::Secrets;
 use super::store::StoreError;
+use super::tracer::RunTracer;
 use crate::expr::ExprEngine;
 use crate::model::{StepIndex, Workflow};
 
@@ -300,6 +301,10 @@ impl Runner {
         let redactor = request.secret_values();
         let workflow = self.inner.program.workflow();
         let span = tracing::info_span!("run", run_id = %run_id, workflow = %workflow.name);
+        let trace_id = request.tracer.as_ref().and_then(|tracer| {
+            tracer.attach(&run_id, &span);
+            tracer.trace_id(&run_id)
+        });
         let origin = Instant::now();
         let run_deadline = workflow
             .timeout
@@ -324,6 +329,7 @@ impl Runner {
             park_after: launch.park_after,
             actions: Vec::new(),
             batch: Vec::new(),
+            trace_id,
         };
         let signals = Signals {
             cancel: request.cancel,
@@ -384,6 +390,7 @@ pub struct RunRequest {
     reveal: Vec<String>,
     redactor: Option<Redactor>,
     via: StartedVia,
+    tracer: Option<Arc<dyn RunTracer>>,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -416,7 +423,21 @@ impl RunRequest {
             reveal: Vec::new(),
             redactor: None,
             via: StartedVia::default(),
+            tracer: None,
         }
+    }
+
+    /// Places the run's span in a trace of the run's own, and names that
+    /// trace in the result (see [`RunTracer`]).
+    #[must_use]
+    pub fn trace_with(mut self, tracer: Arc<dyn RunTracer>) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
+    /// Whether a tracer is set.
+    pub(crate) fn is_traced(&self) -> bool {
+        self.tracer.is_some()
     }
 
     /// Who starts the run (a label of the runs-started metric).
@@ -578,6 +599,8 @@ pub(crate) struct Driver<S> {
     actions: Vec<Action>,
     /// The actions being performed (kept to reuse its allocation).
     batch: Vec<Action>,
+    /// The trace of the run's spans, for its result.
+    trace_id: Option<String>,
 }
 
 /// When a parked run must go on (since its start), if ever.
@@ -633,13 +656,15 @@ impl<S: EventSink> Driver<S> {
     }
 
     fn result(&self) -> RunResult {
-        result::build(
+        let mut result = result::build(
             &self.machine,
             self.wall_start,
             &self.redactor,
             &self.runner.sensitive,
             &self.reveal,
-        )
+        );
+        result.trace_id.clone_from(&self.trace_id);
+        result
     }
 
     /// Whether to park now, and until when: nothing runs, no attempt is

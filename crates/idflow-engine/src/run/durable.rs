@@ -14,7 +14,7 @@
 //!   [`SecretSource`], and fails with `secret_missing` when one is gone.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use idflow_core::{Redactor, StepError, StepRegistry};
@@ -33,6 +33,7 @@ use super::result::RunResult;
 use super::secrets::Secrets;
 use super::store::{Definition, NewRun, Release, RunPhase, RunRecord, RunStore, StoreError};
 use super::timeline::Timeline;
+use super::tracer::RunTracer;
 use crate::expr::ExprEngine;
 use crate::model::Workflow;
 use crate::source::SourceFile;
@@ -144,6 +145,8 @@ struct Inner {
     active: Mutex<HashMap<String, CancellationToken>>,
     /// Something changed: a run parked or ended, work may be due.
     wake: Notify,
+    /// Places the runs driven here in traces, once set.
+    tracer: OnceLock<Arc<dyn RunTracer>>,
 }
 
 impl Executor {
@@ -168,9 +171,33 @@ impl Executor {
             runners: Mutex::new(HashMap::new()),
             active: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            tracer: OnceLock::new(),
         });
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
         Self { inner }
+    }
+
+    /// Places every run this executor drives from now on in a trace of its
+    /// own ([`RunTracer`]), unless its request has a tracer already. Set
+    /// once: a second tracer is refused (returned).
+    pub fn trace_runs(&self, tracer: Arc<dyn RunTracer>) -> Result<(), Arc<dyn RunTracer>> {
+        self.inner.tracer.set(tracer)
+    }
+
+    /// The request, with this executor's tracer unless it has one.
+    fn traced(&self, request: RunRequest) -> RunRequest {
+        match self.inner.tracer.get() {
+            Some(tracer) if !request.is_traced() => request.trace_with(Arc::clone(tracer)),
+            _ => request,
+        }
+    }
+
+    /// The trace a run's spans belong to, if runs are traced here.
+    fn trace_id(&self, run_id: &str) -> Option<String> {
+        self.inner
+            .tracer
+            .get()
+            .and_then(|tracer| tracer.trace_id(run_id))
     }
 
     /// The store.
@@ -214,7 +241,7 @@ impl Executor {
             self.codec(&runner, request.secret_values()),
             new_run,
         );
-        let (request, cancel) = self.watch(&run_id, request, false);
+        let (request, cancel) = self.watch(&run_id, self.traced(request), false);
         metrics::run_started(&runner.workflow().name, request.started_via());
         let launch = Launch {
             wall_start: created_at,
@@ -457,6 +484,9 @@ impl Executor {
         if let Some(object) = json.as_object_mut() {
             object.insert("status".into(), record.phase.as_str().into());
             object.insert("finished_at".into(), serde_json::Value::Null);
+            if let Some(trace_id) = self.trace_id(&record.id) {
+                object.insert("trace_id".into(), trace_id.into());
+            }
         }
         Ok(json)
     }
@@ -507,6 +537,7 @@ impl Executor {
                 &record,
                 "resume_failed",
                 &reason,
+                self.trace_id(&record.id),
             ))));
         }
         outcome
@@ -525,6 +556,7 @@ impl Executor {
                     record,
                     "secret_missing",
                     &reason,
+                    self.trace_id(&record.id),
                 ))));
             };
             secrets.push((name.clone(), value));
@@ -535,7 +567,7 @@ impl Executor {
             .secrets(secrets)
             .base_dir(&record.base_dir);
         let cancel_now = record.cancel_requested && !machine.cancel_requested();
-        let (mut request, cancel) = self.watch(&record.id, request, cancel_now);
+        let (mut request, cancel) = self.watch(&record.id, self.traced(request), cancel_now);
         let journal = Journal::new(
             Arc::clone(&self.inner.store),
             self.codec(&runner, request.secret_values()),
@@ -624,7 +656,7 @@ impl Executor {
 
     /// Marks a run that cannot go on as failed, with the reason.
     async fn abandon(&self, record: &RunRecord, code: &str, reason: &str) -> Result<(), ExecError> {
-        let result = abandoned_result(record, code, reason);
+        let result = abandoned_result(record, code, reason, self.trace_id(&record.id));
         let json = serde_json::to_string(&result).unwrap_or_default();
         let next_seq = self
             .inner
@@ -754,7 +786,12 @@ fn placeholder_secrets(workflow: &Workflow) -> Secrets {
 }
 
 /// The result of a run that could not go on.
-fn abandoned_result(record: &RunRecord, code: &str, reason: &str) -> RunResult {
+fn abandoned_result(
+    record: &RunRecord,
+    code: &str,
+    reason: &str,
+    trace_id: Option<String>,
+) -> RunResult {
     RunResult {
         run_id: record.id.clone(),
         workflow: record.workflow.clone(),
@@ -764,6 +801,7 @@ fn abandoned_result(record: &RunRecord, code: &str, reason: &str) -> RunResult {
         outputs: idflow_core::Outputs::new(),
         error: Some(StepError::terminal(code, reason)),
         steps: indexmap::IndexMap::new(),
+        trace_id,
         revealed: idflow_core::Outputs::new(),
     }
 }

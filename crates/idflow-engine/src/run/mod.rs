@@ -85,6 +85,7 @@ pub mod result;
 pub mod secrets;
 pub mod store;
 pub mod timeline;
+pub mod tracer;
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -105,3 +106,4 @@ pub use store::{
     StoreError,
 };
 pub use timeline::{EntryError, EntryKind, Timeline, TimelineEntry};
+pub use tracer::RunTracer;
