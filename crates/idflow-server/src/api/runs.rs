@@ -121,9 +121,11 @@ pub struct RunList {
 pub struct ListQuery {
     /// Only runs of this workflow.
     pub workflow: Option<String>,
-    /// Only runs in this state.
+    /// Only runs in this state (empty: any).
+    #[param(pattern = "^(pending|running|waiting|succeeded|failed|cancelled)?$")]
     pub status: Option<String>,
     /// At most this many (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -144,7 +146,7 @@ pub struct CancelAccepted {
     path = "/runs",
     tag = "runs",
     request_body(content = StartRun, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat a start safely: the same key and body give the same run; the same key with another body is refused (409).")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat a start safely: the same key and body give the same run; the same key with another body is refused (409). 1 to 255 visible ASCII characters.", pattern = "^[!-~]{1,255}$", min_length = 1, max_length = 255)),
     responses(
         (status = 201, description = "The run was recorded (or, with a repeated Idempotency-Key, had been).", body = Started),
         (status = 400, description = "The body is not JSON of this shape.", body = ErrorBody),
@@ -288,7 +290,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|byte| byte.is_ascii_graphic())
+    {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
             format!(
