@@ -9,10 +9,13 @@
 //!   refused (IDF0020) in every place that would show it, and hidden in
 //!   everything the binary reports when sent to credential inputs and
 //!   echoed back by a loopback server;
-//! - `server.rs`: `idflow serve` as the idflow server (the [`server`]
-//!   helpers start it);
+//! - `server.rs`: `idflow serve` through its API (helpers in [`server`]);
 //! - `viewer.rs`: the run viewer in headless Chromium through the real
-//!   server.
+//!   server;
+//! - `observability.rs`: its `/metrics`, and its traces received by an
+//!   OTLP collector stand-in;
+//! - `schemathesis.rs`: schemathesis (from `scripts/setup`) against its
+//!   OpenAPI document.
 //!
 //! The binary is the one the workspace build made (`cargo nextest run
 //! --workspace --all-targets`, as `scripts/test` runs, builds it first).

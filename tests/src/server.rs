@@ -1,28 +1,40 @@
-//! `idflow serve` as the tests start it: the real binary on a free
-//! loopback port (the address read from the line it prints when ready),
-//! killed when dropped; and API tokens made with `idflow token create`.
+//! Running `idflow serve` in the tests: a server process on a free
+//! loopback port, tokens made by the binary, runs started and followed
+//! through the API.
+
+#![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
+use serde_json::Value;
+
 use crate::{idflow_bin, repo_root};
 
-/// A running `idflow serve`.
+/// An `idflow serve` process on a free loopback port; killed when
+/// dropped.
 #[derive(Debug)]
 pub struct Server {
     child: Child,
-    /// Its base URL, `http://127.0.0.1:PORT` (no trailing slash).
+    /// Its base URL, without a trailing slash.
     pub url: String,
 }
 
 impl Server {
-    /// Starts `idflow serve` on `data` offering the workflows of
-    /// `workflows`, with `extra` arguments, and waits until it is ready.
-    ///
-    /// # Panics
-    /// When it cannot start or does not say its address.
+    /// Starts `idflow serve` on `data` and `workflows`, with `extra`
+    /// arguments, once it has printed its address.
     pub fn start(data: &Path, workflows: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data, workflows, extra, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set too.
+    pub fn start_with_env(
+        data: &Path,
+        workflows: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(idflow_bin())
             .args(["serve", "--addr", "127.0.0.1:0", "--stop-grace", "2s"])
             .args(extra)
@@ -32,6 +44,7 @@ impl Server {
             .arg(workflows)
             .env_remove("TRUORA_API_KEY")
             .env_remove("IDFLOW_PROVIDER_DATA")
+            .envs(env.iter().copied())
             .current_dir(repo_root())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -52,17 +65,11 @@ impl Server {
     }
 
     /// SIGTERM, and the exit status.
-    ///
-    /// # Panics
-    /// When the signal cannot be sent.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let killed = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         assert!(killed.success());
-        self.child.wait().expect("the server is waited for")
+        self.child.wait().unwrap()
     }
 }
 
@@ -73,21 +80,69 @@ impl Drop for Server {
     }
 }
 
-/// A new API token named `name` in `data` (`idflow token create`).
-///
-/// # Panics
-/// When the command fails or prints something else than a token.
+/// A new API token made with `idflow token create NAME`.
 pub fn token(data: &Path, name: &str) -> String {
     let output = Command::new(idflow_bin())
         .args(["token", "create", name, "--data"])
         .arg(data)
         .output()
-        .expect("idflow token create runs");
+        .unwrap();
     assert!(output.status.success(), "{output:?}");
-    let token = String::from_utf8(output.stdout)
-        .expect("the token is UTF-8")
-        .trim()
-        .to_owned();
+    let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
     assert!(token.starts_with("idf_") && token.len() > 40, "{token}");
     token
+}
+
+/// A blocking client without a timeout (event streams last).
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(None)
+        .build()
+        .unwrap()
+}
+
+/// The SSE events of a run (name, data) until `stop` says so, or until the
+/// stream ends.
+pub fn events(
+    server: &Server,
+    token: &str,
+    run_id: &str,
+    stop: impl Fn(&str, &Value) -> bool,
+) -> Vec<(String, Value)> {
+    let response = client()
+        .get(format!("{}/api/v1/runs/{run_id}/events", server.url))
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut events = Vec::new();
+    let mut name = String::new();
+    for line in BufReader::new(response).lines() {
+        let line = line.unwrap();
+        if let Some(value) = line.strip_prefix("event:") {
+            value.trim().clone_into(&mut name);
+        } else if let Some(value) = line.strip_prefix("data:") {
+            let data: Value = serde_json::from_str(value.trim()).unwrap();
+            let done = stop(&name, &data);
+            events.push((name.clone(), data));
+            if done {
+                break;
+            }
+        }
+    }
+    events
+}
+
+/// Starts a run through the API (201 expected); its id.
+pub fn start(server: &Server, token: &str, body: &Value) -> String {
+    let response = client()
+        .post(format!("{}/api/v1/runs", server.url))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .unwrap();
+    let status = response.status();
+    let answer: Value = response.json().unwrap();
+    assert_eq!(status, 201, "{answer}");
+    answer["run_id"].as_str().unwrap().to_owned()
 }

@@ -6,11 +6,10 @@
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
-use std::io::{BufRead as _, BufReader};
 use std::process::Command;
 
 use base64::Engine as _;
-use idflow_tests::server::{Server, token};
+use idflow_tests::server::{Server, client, events, start, token};
 use idflow_tests::{idflow_bin, repo_root};
 use serde_json::{Value, json};
 
@@ -26,58 +25,6 @@ steps:
     if: cancelled()
     with: {message: tidied}
 ";
-
-fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(None)
-        .build()
-        .unwrap()
-}
-
-/// The SSE events of a run (name, data) until `stop` says so, or until the
-/// stream ends.
-fn events(
-    server: &Server,
-    token: &str,
-    run_id: &str,
-    stop: impl Fn(&str, &Value) -> bool,
-) -> Vec<(String, Value)> {
-    let response = client()
-        .get(format!("{}/api/v1/runs/{run_id}/events", server.url))
-        .bearer_auth(token)
-        .send()
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let mut events = Vec::new();
-    let mut name = String::new();
-    for line in BufReader::new(response).lines() {
-        let line = line.unwrap();
-        if let Some(value) = line.strip_prefix("event:") {
-            value.trim().clone_into(&mut name);
-        } else if let Some(value) = line.strip_prefix("data:") {
-            let data: Value = serde_json::from_str(value.trim()).unwrap();
-            let done = stop(&name, &data);
-            events.push((name.clone(), data));
-            if done {
-                break;
-            }
-        }
-    }
-    events
-}
-
-fn start(server: &Server, token: &str, body: &Value) -> String {
-    let response = client()
-        .post(format!("{}/api/v1/runs", server.url))
-        .bearer_auth(token)
-        .json(body)
-        .send()
-        .unwrap();
-    let status = response.status();
-    let answer: Value = response.json().unwrap();
-    assert_eq!(status, 201, "{answer}");
-    answer["run_id"].as_str().unwrap().to_owned()
-}
 
 #[test]
 fn a_face_enrollment_started_through_the_api_runs_on_the_embedded_provider_of_the_same_server() {

@@ -20,11 +20,14 @@
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`ui`]: the run viewer (sign-in, runs, a run's graph and timeline),
 //!   its pages embedded in the binary.
+//! - [`metrics`]: `/metrics`, the Prometheus text of the recorder the
+//!   binary installed, with the store's due work read when scraped.
 
 pub mod api;
 pub mod catalog;
 pub mod error;
 pub mod health;
+pub mod metrics;
 pub mod tokens;
 pub mod ui;
 pub mod watch;
@@ -38,6 +41,7 @@ use idflow_store::ApiStore;
 pub use api::{openapi, router};
 pub use catalog::Catalog;
 pub use error::ApiError;
+pub use metrics::RenderMetrics;
 pub use tokens::Tokens;
 pub use watch::{Changes, WatchedStore};
 
@@ -55,6 +59,7 @@ struct StateInner {
     changes: Changes,
     secrets: Arc<dyn SecretSource>,
     uploads: PathBuf,
+    metrics: Option<RenderMetrics>,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -81,6 +86,9 @@ pub struct ServerParts {
     pub secrets: Arc<dyn SecretSource>,
     /// Where files given as inputs are written (a folder per run).
     pub uploads: PathBuf,
+    /// The metrics recorder's text, served at `/metrics` (none: no such
+    /// route).
+    pub metrics: Option<RenderMetrics>,
 }
 
 impl std::fmt::Debug for ServerParts {
@@ -105,6 +113,7 @@ impl ServerState {
                 changes: parts.changes,
                 secrets: parts.secrets,
                 uploads: parts.uploads,
+                metrics: parts.metrics,
             }),
         }
     }
@@ -138,5 +147,9 @@ impl ServerState {
 
     pub(crate) fn uploads(&self) -> &PathBuf {
         &self.inner.uploads
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&RenderMetrics> {
+        self.inner.metrics.as_ref()
     }
 }

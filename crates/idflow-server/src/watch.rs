@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use idflow_engine::run::{
-    Append, Definition, NewRun, Release, RunFilter, RunRecord, RunStore, StoreError,
+    Append, Definition, DueSummary, NewRun, Release, RunFilter, RunRecord, RunStore, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -181,6 +181,10 @@ impl RunStore for WatchedStore {
 
     async fn unfinished(&self) -> Result<u64, StoreError> {
         self.inner.unfinished().await
+    }
+
+    async fn due_summary(&self, now: OffsetDateTime) -> Result<DueSummary, StoreError> {
+        self.inner.due_summary(now).await
     }
 
     async fn prune(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

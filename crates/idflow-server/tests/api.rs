@@ -146,6 +146,7 @@ async fn server() -> Server {
         changes,
         secrets: Arc::new(|_: &str| None::<String>),
         uploads: dir.path().join("uploads"),
+        metrics: None,
     });
     Server {
         router: idflow_server::router(state.clone()),

@@ -16,7 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use idflow_engine::run::{
-    Append, Definition, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore, StoreError,
+    Append, Definition, DueSummary, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore,
+    StoreError,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -461,6 +462,25 @@ impl RunStore for SqliteStore {
             .await
             .map_err(|error| db_error(&error))?;
         Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn due_summary(&self, now: OffsetDateTime) -> Result<DueSummary, StoreError> {
+        // The same two sets `claim_due` takes from, each read through its
+        // partial index (runs_due, runs_leased).
+        let (waiting, oldest): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT count(*), min(at) FROM ( \
+                 SELECT due_at AS at FROM runs WHERE due_at IS NOT NULL AND lease_owner IS NULL AND due_at <= ?1 \
+                 UNION ALL \
+                 SELECT lease_until AS at FROM runs WHERE lease_owner IS NOT NULL AND lease_until < ?1 AND finished_at IS NULL)",
+        )
+        .bind(millis(now))
+        .fetch_one(&self.reads)
+        .await
+        .map_err(|error| db_error(&error))?;
+        Ok(DueSummary {
+            waiting: u64::try_from(waiting).unwrap_or(0),
+            oldest: oldest.map(from_millis),
+        })
     }
 
     async fn prune(&self, before: OffsetDateTime) -> Result<u64, StoreError> {

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, StepRegistry};
 use idflow_engine::expr::ExprEngine;
 use idflow_engine::run::{
-    Append, Definition, Executor, ExecutorOptions, NewRun, Release, RunFilter, RunPhase, RunRecord,
-    RunRequest, RunStatus, RunStore, StoreError,
+    Append, Definition, DueSummary, Executor, ExecutorOptions, NewRun, Release, RunFilter,
+    RunPhase, RunRecord, RunRequest, RunStatus, RunStore, StoreError,
 };
 use idflow_engine::source::SourceFile;
 use idflow_engine::validate::validate;
@@ -472,6 +472,9 @@ impl RunStore for Crashing {
     }
     async fn unfinished(&self) -> Result<u64, StoreError> {
         self.inner.unfinished().await
+    }
+    async fn due_summary(&self, now: OffsetDateTime) -> Result<DueSummary, StoreError> {
+        self.inner.due_summary(now).await
     }
     async fn prune(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         self.inner.prune(before).await

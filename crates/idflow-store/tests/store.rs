@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use idflow_engine::run::{
-    Append, Definition, NewRun, Release, RunFilter, RunPhase, RunStore, StoreError,
+    Append, Definition, DueSummary, NewRun, Release, RunFilter, RunPhase, RunStore, StoreError,
 };
 use idflow_store::{DATABASE_FILE, Durability, SqliteStore};
 use time::OffsetDateTime;
@@ -119,6 +119,51 @@ async fn many_concurrent_appends_commit_together_and_each_hears_of_its_own() {
     for i in 0..50 {
         assert_eq!(store.events(&format!("r{i}")).await.unwrap().len(), 12);
     }
+}
+
+#[tokio::test]
+async fn the_due_summary_counts_what_claim_due_would_take_and_the_oldest_due_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir).await;
+    let now = OffsetDateTime::now_utc();
+    let park = |due| Release::Park { due_at: Some(due) };
+    assert_eq!(store.due_summary(now).await.unwrap(), DueSummary::default());
+    for id in ["old", "recent", "future", "held", "lapsed"] {
+        store.create_run(new_run(id, "w1", now)).await.unwrap();
+    }
+    store
+        .release("old", "w1", 2, park(now - Duration::from_secs(90)))
+        .await
+        .unwrap();
+    store
+        .release("recent", "w1", 2, park(now - Duration::from_secs(5)))
+        .await
+        .unwrap();
+    store
+        .release("future", "w1", 2, park(now + Duration::from_mins(1)))
+        .await
+        .unwrap();
+    // "held" and "lapsed" stay leased by w1 until now + 30 s.
+    let summary = store.due_summary(now).await.unwrap();
+    assert_eq!(summary.waiting, 2);
+    assert_eq!(
+        summary.oldest.map(OffsetDateTime::unix_timestamp),
+        Some((now - Duration::from_secs(90)).unix_timestamp())
+    );
+    // Past the leases and the future due time, everything unfinished is due.
+    let summary = store
+        .due_summary(now + Duration::from_mins(2))
+        .await
+        .unwrap();
+    assert_eq!(summary.waiting, 5);
+    // Claimed runs are no longer waiting.
+    let later = now + Duration::from_mins(2);
+    let claimed = store
+        .claim_due("w2", later, later + Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 5);
+    assert_eq!(store.due_summary(later).await.unwrap().waiting, 0);
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ pub(crate) mod runs;
 pub(crate) mod schema;
 pub(crate) mod serve;
 pub(crate) mod steps;
+pub(crate) mod telemetry;
 pub(crate) mod test;
 pub(crate) mod token;
 pub(crate) mod validate;

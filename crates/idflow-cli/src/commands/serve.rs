@@ -1,6 +1,6 @@
 //! `idflow serve`: the idflow server. One process, one origin:
-//! - the runs API under `/api/v1` (tokens: `idflow token`), `/healthz`
-//!   and `/readyz` (idflow-server);
+//! - the runs API under `/api/v1` (tokens: `idflow token`), `/healthz`,
+//!   `/readyz` and `/metrics` (idflow-server);
 //! - a worker loop executing the runs of its store (those started through
 //!   the API, and the unfinished ones found at start);
 //! - the embedded identity provider's routes (API, upload links,
@@ -16,7 +16,9 @@
 //!
 //! Once it is ready it prints one line on stdout with the URL it serves
 //! (with the bound port, so `--addr 127.0.0.1:0` is usable); logs go to
-//! stderr (filter with `IDFLOW_LOG`, default `info`). Exit codes: 0 after a
+//! stderr (filter with `IDFLOW_LOG`, default `info`); with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` set, run and attempt spans go there as
+//! OpenTelemetry traces (see [`telemetry`]). Exit codes: 0 after a
 //! clean stop, 2 when it cannot start (address in use, face models missing,
 //! unusable data directory or workflows folder).
 
@@ -37,6 +39,7 @@ use url::Url;
 
 use super::data::{self, DataArgs};
 use super::provider::{ModelsDir, provider_error};
+use super::telemetry;
 use crate::Outcome;
 
 /// Arguments of `idflow serve`.
@@ -94,12 +97,18 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let data_dir = args.data.resolve()?;
-    init_logging();
+    let traces = telemetry::traces_from_env()?;
+    telemetry::init_logging(traces.as_ref());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(args, data_dir))
+    let outcome = runtime.block_on(serve(args, data_dir, traces.is_some()));
+    drop(runtime);
+    if let Some(traces) = &traces {
+        telemetry::flush_traces(traces);
+    }
+    outcome
 }
 
 /// The embedded provider to serve, and the face steps' connection.
@@ -108,9 +117,10 @@ struct Face {
     connection: FaceConnection,
 }
 
-async fn serve(args: &Args, data_dir: PathBuf) -> anyhow::Result<Outcome> {
+async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<Outcome> {
     // Listen for stop signals before saying we are ready.
     let stop = stop_signal()?;
+    let metrics = telemetry::install_metrics()?;
     let listener = TcpListener::bind(&args.addr)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
@@ -148,6 +158,9 @@ async fn serve(args: &Args, data_dir: PathBuf) -> anyhow::Result<Outcome> {
         ..ExecutorOptions::default()
     };
     let executor = data::executor_on(watched, &data_dir, registry, options)?;
+    if traced {
+        let _ = executor.trace_runs(Arc::new(telemetry::RunTraces));
+    }
     data::reclaim_dead_owners(&executor).await?;
     let state = ServerState::new(ServerParts {
         executor: executor.clone(),
@@ -156,6 +169,7 @@ async fn serve(args: &Args, data_dir: PathBuf) -> anyhow::Result<Outcome> {
         changes,
         secrets: Arc::new(data::environment_secret),
         uploads: data_dir.join("uploads"),
+        metrics: Some(metrics),
     });
     tokio::spawn(reload_on_hangup(state.clone()));
     let routes = idflow_server::router(state);
@@ -314,12 +328,5 @@ fn stop_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
 
 /// Logs on stderr, filtered by `IDFLOW_LOG` (default `info`).
 pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("IDFLOW_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Another subscriber already set (never, in the binary) keeps its place.
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(filter)
-        .try_init();
+    telemetry::init_logging(None);
 }

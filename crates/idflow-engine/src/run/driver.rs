@@ -36,11 +36,13 @@ use tracing::Instrument;
 use super::action::{Action, StepState};
 use super::event::{Event, EventKind, TimerId};
 use super::machine::Machine;
+use super::metrics::{self, StartedVia};
 use super::program::Program;
 use super::progress::{Progress, RunObserver};
 use super::result::{self, RunResult};
 use super::secrets::Secrets;
 use super::store::StoreError;
+use super::tracer::RunTracer;
 use crate::expr::ExprEngine;
 use crate::model::{StepIndex, Workflow};
 
@@ -299,6 +301,10 @@ impl Runner {
         let redactor = request.secret_values();
         let workflow = self.inner.program.workflow();
         let span = tracing::info_span!("run", run_id = %run_id, workflow = %workflow.name);
+        let trace_id = request.tracer.as_ref().and_then(|tracer| {
+            tracer.attach(&run_id, &span);
+            tracer.trace_id(&run_id)
+        });
         let origin = Instant::now();
         let run_deadline = workflow
             .timeout
@@ -323,6 +329,7 @@ impl Runner {
             park_after: launch.park_after,
             actions: Vec::new(),
             batch: Vec::new(),
+            trace_id,
         };
         let signals = Signals {
             cancel: request.cancel,
@@ -382,6 +389,8 @@ pub struct RunRequest {
     observer: Option<Arc<dyn RunObserver>>,
     reveal: Vec<String>,
     redactor: Option<Redactor>,
+    via: StartedVia,
+    tracer: Option<Arc<dyn RunTracer>>,
 }
 
 impl std::fmt::Debug for RunRequest {
@@ -413,7 +422,34 @@ impl RunRequest {
             observer: None,
             reveal: Vec::new(),
             redactor: None,
+            via: StartedVia::default(),
+            tracer: None,
         }
+    }
+
+    /// Places the run's span in a trace of the run's own, and names that
+    /// trace in the result (see [`RunTracer`]).
+    #[must_use]
+    pub fn trace_with(mut self, tracer: Arc<dyn RunTracer>) -> Self {
+        self.tracer = Some(tracer);
+        self
+    }
+
+    /// Whether a tracer is set.
+    pub(crate) fn is_traced(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// Who starts the run (a label of the runs-started metric).
+    #[must_use]
+    pub fn via(mut self, via: StartedVia) -> Self {
+        self.via = via;
+        self
+    }
+
+    /// Who starts the run.
+    pub(crate) fn started_via(&self) -> StartedVia {
+        self.via
     }
 
     /// The secret values (`secrets.*`); they are redacted from everything
@@ -563,6 +599,8 @@ pub(crate) struct Driver<S> {
     actions: Vec<Action>,
     /// The actions being performed (kept to reuse its allocation).
     batch: Vec<Action>,
+    /// The trace of the run's spans, for its result.
+    trace_id: Option<String>,
 }
 
 /// When a parked run must go on (since its start), if ever.
@@ -618,13 +656,15 @@ impl<S: EventSink> Driver<S> {
     }
 
     fn result(&self) -> RunResult {
-        result::build(
+        let mut result = result::build(
             &self.machine,
             self.wall_start,
             &self.redactor,
             &self.runner.sensitive,
             &self.reveal,
-        )
+        );
+        result.trace_id.clone_from(&self.trace_id);
+        result
     }
 
     /// Whether to park now, and until when: nothing runs, no attempt is
@@ -764,6 +804,7 @@ impl<S: EventSink> Driver<S> {
             return;
         };
         let implementation = Arc::clone(implementation);
+        let step_type = self.runner.program.workflow().steps[index].uses.clone();
         // Values computed from secrets (validation allows them only in
         // credential inputs) are secrets of the run from now on, whatever
         // their length or shape.
@@ -783,6 +824,7 @@ impl<S: EventSink> Driver<S> {
         let span = tracing::info_span!("attempt", run_id = %self.run_id, step = %step_id, attempt);
         let task = async move {
             tracing::debug!("attempt started");
+            let began = Instant::now();
             let run = AssertUnwindSafe(async {
                 match timeout {
                     Some(limit) => tokio::time::timeout(limit, implementation.run(&ctx, input))
@@ -802,8 +844,9 @@ impl<S: EventSink> Driver<S> {
             let outcome = match &result {
                 Some(Ok(_)) => "succeeded",
                 Some(Err(_)) => "failed",
-                None => "timed out",
+                None => "timed_out",
             };
+            metrics::attempt_ended(&step_type, outcome, began.elapsed().as_secs_f64());
             tracing::debug!(outcome, "attempt ended");
             AttemptEnd {
                 step,

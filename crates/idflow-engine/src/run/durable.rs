@@ -14,7 +14,7 @@
 //!   [`SecretSource`], and fails with `secret_missing` when one is gone.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use idflow_core::{Redactor, StepError, StepRegistry};
@@ -28,10 +28,12 @@ use super::driver::{DriveEnd, Launch, RunRequest, Runner, RunnerError};
 use super::event::{Event, EventKind};
 use super::journal::{Codec, Journal, Seal};
 use super::machine::Machine;
+use super::metrics;
 use super::result::RunResult;
 use super::secrets::Secrets;
 use super::store::{Definition, NewRun, Release, RunPhase, RunRecord, RunStore, StoreError};
 use super::timeline::Timeline;
+use super::tracer::RunTracer;
 use crate::expr::ExprEngine;
 use crate::model::Workflow;
 use crate::source::SourceFile;
@@ -143,6 +145,8 @@ struct Inner {
     active: Mutex<HashMap<String, CancellationToken>>,
     /// Something changed: a run parked or ended, work may be due.
     wake: Notify,
+    /// Places the runs driven here in traces, once set.
+    tracer: OnceLock<Arc<dyn RunTracer>>,
 }
 
 impl Executor {
@@ -167,9 +171,33 @@ impl Executor {
             runners: Mutex::new(HashMap::new()),
             active: Mutex::new(HashMap::new()),
             wake: Notify::new(),
+            tracer: OnceLock::new(),
         });
         tokio::spawn(heartbeat(Arc::downgrade(&inner)));
         Self { inner }
+    }
+
+    /// Places every run this executor drives from now on in a trace of its
+    /// own ([`RunTracer`]), unless its request has a tracer already. Set
+    /// once: a second tracer is refused (returned).
+    pub fn trace_runs(&self, tracer: Arc<dyn RunTracer>) -> Result<(), Arc<dyn RunTracer>> {
+        self.inner.tracer.set(tracer)
+    }
+
+    /// The request, with this executor's tracer unless it has one.
+    fn traced(&self, request: RunRequest) -> RunRequest {
+        match self.inner.tracer.get() {
+            Some(tracer) if !request.is_traced() => request.trace_with(Arc::clone(tracer)),
+            _ => request,
+        }
+    }
+
+    /// The trace a run's spans belong to, if runs are traced here.
+    fn trace_id(&self, run_id: &str) -> Option<String> {
+        self.inner
+            .tracer
+            .get()
+            .and_then(|tracer| tracer.trace_id(run_id))
     }
 
     /// The store.
@@ -213,7 +241,8 @@ impl Executor {
             self.codec(&runner, request.secret_values()),
             new_run,
         );
-        let (request, cancel) = self.watch(&run_id, request, false);
+        let (request, cancel) = self.watch(&run_id, self.traced(request), false);
+        metrics::run_started(&runner.workflow().name, request.started_via());
         let launch = Launch {
             wall_start: created_at,
             park_after: None,
@@ -257,6 +286,7 @@ impl Executor {
                 lease_until: created_at,
             })
             .await?;
+        metrics::run_started(&runner.workflow().name, request.started_via());
         self.inner.wake.notify_one();
         Ok(run_id)
     }
@@ -462,6 +492,9 @@ impl Executor {
         if let Some(object) = json.as_object_mut() {
             object.insert("status".into(), record.phase.as_str().into());
             object.insert("finished_at".into(), serde_json::Value::Null);
+            if let Some(trace_id) = self.trace_id(&record.id) {
+                object.insert("trace_id".into(), trace_id.into());
+            }
         }
         Ok(json)
     }
@@ -512,6 +545,7 @@ impl Executor {
                 &record,
                 "resume_failed",
                 &reason,
+                self.trace_id(&record.id),
             ))));
         }
         outcome
@@ -530,6 +564,7 @@ impl Executor {
                     record,
                     "secret_missing",
                     &reason,
+                    self.trace_id(&record.id),
                 ))));
             };
             secrets.push((name.clone(), value));
@@ -540,7 +575,7 @@ impl Executor {
             .secrets(secrets)
             .base_dir(&record.base_dir);
         let cancel_now = record.cancel_requested && !machine.cancel_requested();
-        let (mut request, cancel) = self.watch(&record.id, request, cancel_now);
+        let (mut request, cancel) = self.watch(&record.id, self.traced(request), cancel_now);
         let journal = Journal::new(
             Arc::clone(&self.inner.store),
             self.codec(&runner, request.secret_values()),
@@ -590,6 +625,9 @@ impl Executor {
         let settled = match end {
             DriveEnd::Finished(result, journal) => {
                 let phase = RunPhase::from(result.status);
+                // Counted before the result is written, so whoever sees
+                // the run finished sees it counted.
+                metrics::run_finished(&result.workflow, phase);
                 let json = serde_json::to_string(&result).unwrap_or_default();
                 self.inner
                     .store
@@ -626,7 +664,7 @@ impl Executor {
 
     /// Marks a run that cannot go on as failed, with the reason.
     async fn abandon(&self, record: &RunRecord, code: &str, reason: &str) -> Result<(), ExecError> {
-        let result = abandoned_result(record, code, reason);
+        let result = abandoned_result(record, code, reason, self.trace_id(&record.id));
         let json = serde_json::to_string(&result).unwrap_or_default();
         let next_seq = self
             .inner
@@ -634,6 +672,7 @@ impl Executor {
             .run(&record.id)
             .await?
             .map_or(record.next_seq, |current| current.next_seq);
+        metrics::run_finished(&record.workflow, RunPhase::Failed);
         self.inner
             .store
             .release(
@@ -755,7 +794,12 @@ fn placeholder_secrets(workflow: &Workflow) -> Secrets {
 }
 
 /// The result of a run that could not go on.
-fn abandoned_result(record: &RunRecord, code: &str, reason: &str) -> RunResult {
+fn abandoned_result(
+    record: &RunRecord,
+    code: &str,
+    reason: &str,
+    trace_id: Option<String>,
+) -> RunResult {
     RunResult {
         run_id: record.id.clone(),
         workflow: record.workflow.clone(),
@@ -765,6 +809,7 @@ fn abandoned_result(record: &RunRecord, code: &str, reason: &str) -> RunResult {
         outputs: idflow_core::Outputs::new(),
         error: Some(StepError::terminal(code, reason)),
         steps: indexmap::IndexMap::new(),
+        trace_id,
         revealed: idflow_core::Outputs::new(),
     }
 }

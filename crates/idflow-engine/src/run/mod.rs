@@ -78,12 +78,14 @@ pub mod durable;
 pub mod event;
 pub mod journal;
 pub mod machine;
+pub mod metrics;
 pub mod program;
 pub mod progress;
 pub mod result;
 pub mod secrets;
 pub mod store;
 pub mod timeline;
+pub mod tracer;
 
 #[cfg(test)]
 pub(crate) mod testkit;
@@ -94,11 +96,14 @@ pub use durable::{CancelOutcome, ExecError, Executor, ExecutorOptions, SecretSou
 pub use event::{Event, EventKind, TimerId};
 pub use journal::{Codec, Journal, Seal};
 pub use machine::{Machine, MachineError, StepSnapshot};
+pub use metrics::StartedVia;
 pub use program::Program;
 pub use progress::{Progress, RunObserver};
 pub use result::{RunResult, StepResult};
 pub use secrets::Secrets;
 pub use store::{
-    Append, Definition, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore, StoreError,
+    Append, Definition, DueSummary, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore,
+    StoreError,
 };
 pub use timeline::{EntryError, EntryKind, Timeline, TimelineEntry};
+pub use tracer::RunTracer;

@@ -40,6 +40,10 @@ pub struct RunResult {
     pub error: Option<StepError>,
     /// Every step, in written order.
     pub steps: IndexMap<String, StepResult>,
+    /// The trace of the run's spans, when a [`super::RunTracer`] traces
+    /// runs (the `idflow` server with OpenTelemetry on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// The unredacted values of the run outputs the request asked to
     /// reveal ([`super::RunRequest::reveal`]). Never serialized: a caller
     /// shows them to the user deliberately, nowhere else.
@@ -154,6 +158,7 @@ pub(crate) fn build(
         outputs,
         error,
         steps,
+        trace_id: None,
         revealed,
     }
 }

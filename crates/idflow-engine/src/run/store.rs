@@ -223,6 +223,18 @@ pub enum Release {
     },
 }
 
+/// The due work nobody executes yet, at one moment: what a worker loop has
+/// to catch up on (the server's `/metrics` shows it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DueSummary {
+    /// Runs that could be claimed now: due and held by nobody, or held by
+    /// a lease that expired.
+    pub waiting: u64,
+    /// The earliest moment one of them became due (its due time, or its
+    /// lease's end).
+    pub oldest: Option<OffsetDateTime>,
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -361,6 +373,10 @@ pub trait RunStore: Send + Sync + 'static {
 
     /// Runs not finished yet.
     async fn unfinished(&self) -> Result<u64, StoreError>;
+
+    /// The runs that could be claimed at `now` ([`RunStore::claim_due`]
+    /// would take them), counted, with the oldest one's due time.
+    async fn due_summary(&self, now: OffsetDateTime) -> Result<DueSummary, StoreError>;
 
     /// Deletes runs finished before `before` (their logs too), and the
     /// definitions no run uses any more. Returns how many runs went.

@@ -82,9 +82,11 @@ pub fn openapi() -> OpenApiDocument {
 }
 
 /// Every route of the server's HTTP side: `/api/v1/...` (tokens needed),
-/// the run viewer under `/ui` (a session needed) and the health checks.
+/// the run viewer under `/ui` (a session needed), the health checks and,
+/// when the state has a recorder, `/metrics`.
 pub fn router(state: ServerState) -> Router {
     let (routes, document) = parts();
+    let serves_metrics = state.metrics().is_some();
     let document: std::sync::Arc<str> = document
         .to_json()
         .unwrap_or_else(|_| "{}".to_owned())
@@ -109,10 +111,13 @@ pub fn router(state: ServerState) -> Router {
             state.clone(),
             require_token,
         ));
-    Router::new()
+    let mut router = Router::new()
         .nest(API_PREFIX, api)
         .merge(crate::ui::router(state.clone()))
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .with_state(state)
+        .route("/readyz", get(health::readyz));
+    if serves_metrics {
+        router = router.route("/metrics", get(crate::metrics::metrics));
+    }
+    router.with_state(state)
 }

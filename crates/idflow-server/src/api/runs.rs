@@ -21,7 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use idflow_engine::model::{InputType, Workflow};
-use idflow_engine::run::{RunFilter, RunPhase, RunRecord, RunRequest, StoreError};
+use idflow_engine::run::{RunFilter, RunPhase, RunRecord, RunRequest, StartedVia, StoreError};
 use idflow_store::StartClaim;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -122,9 +122,11 @@ pub struct RunList {
 pub struct ListQuery {
     /// Only runs of this workflow.
     pub workflow: Option<String>,
-    /// Only runs in this state.
+    /// Only runs in this state (empty: any).
+    #[param(pattern = "^(pending|running|waiting|succeeded|failed|cancelled)?$")]
     pub status: Option<String>,
     /// At most this many (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -145,7 +147,7 @@ pub struct CancelAccepted {
     path = "/runs",
     tag = "runs",
     request_body(content = StartRun, content_type = "application/json"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat a start safely: the same key and body give the same run; the same key with another body is refused (409).")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Repeat a start safely: the same key and body give the same run; the same key with another body is refused (409). 1 to 255 visible ASCII characters.", pattern = "^[!-~]{1,255}$", min_length = 1, max_length = 255)),
     responses(
         (status = 201, description = "The run was recorded (or, with a repeated Idempotency-Key, had been).", body = Started),
         (status = 400, description = "The body is not JSON of this shape.", body = ErrorBody),
@@ -239,7 +241,8 @@ pub async fn start_run(
     }
     let request = RunRequest::new(inputs)
         .run_id(run_id.clone())
-        .base_dir(state.catalog().dir());
+        .base_dir(state.catalog().dir())
+        .via(StartedVia::Api);
     match state
         .executor()
         .submit(Arc::clone(&workflow), &entry.file, request)
@@ -288,7 +291,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
         return Ok(None);
     };
     let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|byte| byte.is_ascii_graphic())
+    {
         return Err(ApiError::bad_request(
             "invalid_idempotency_key",
             format!(

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use idflow_engine::run::{RunRequest, RunResult, RunStatus, Runner, StepState};
+use idflow_engine::run::{RunRequest, RunResult, RunStatus, Runner, StartedVia, StepState};
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
@@ -149,6 +149,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         let mut request = RunRequest::new(inputs)
             .secrets(secrets)
             .base_dir(base_dir)
+            .via(StartedVia::Cli)
             .cancel_on(cancel.clone())
             .force_cancel_on(force)
             .observe(display.observer());
@@ -212,7 +213,10 @@ async fn detach(
     base_dir: PathBuf,
 ) -> anyhow::Result<Outcome> {
     let executor = super::data::executor(data_dir, idflow_cli::registry::build()?).await?;
-    let request = RunRequest::new(inputs).secrets(secrets).base_dir(base_dir);
+    let request = RunRequest::new(inputs)
+        .secrets(secrets)
+        .base_dir(base_dir)
+        .via(StartedVia::Cli);
     let run_id = executor.submit(workflow, file, request).await?;
     writeln!(std::io::stdout(), "{run_id}")?;
     Ok(Outcome::Success)

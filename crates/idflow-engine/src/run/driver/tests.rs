@@ -697,3 +697,47 @@ outputs:
     let error = stop.error.as_ref().unwrap();
     assert_eq!(error.code, "failed");
 }
+
+/// Records the runs it was asked to trace.
+#[derive(Default)]
+struct RecordingTracer(Mutex<Vec<String>>);
+
+impl RunTracer for RecordingTracer {
+    fn trace_id(&self, run_id: &str) -> Option<String> {
+        Some(format!("trace-of-{run_id}"))
+    }
+
+    fn attach(&self, run_id: &str, _span: &tracing::Span) {
+        self.0.lock().unwrap().push(run_id.to_owned());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tracer_places_the_run_span_and_names_its_trace_in_the_result() {
+    let workflow = FlowBuilder::new("one")
+        .step("a", "test.echo", &[], |step| step.with = millis(10))
+        .build();
+    let live = Live::default();
+    let runner = runner(workflow, &live);
+    let tracer = Arc::new(RecordingTracer::default());
+    let result = runner
+        .run(
+            RunRequest::new(json!({}))
+                .run_id("run-8")
+                .trace_with(Arc::clone(&tracer) as Arc<dyn RunTracer>),
+        )
+        .await;
+    assert_eq!(result.trace_id.as_deref(), Some("trace-of-run-8"));
+    assert_eq!(*tracer.0.lock().unwrap(), ["run-8"]);
+    let json = serde_json::to_value(&result).unwrap();
+    assert_eq!(json["trace_id"], "trace-of-run-8");
+    // Untraced, the result has no `trace_id` at all.
+    let untraced = runner.run(RunRequest::new(json!({})).run_id("run-9")).await;
+    assert_eq!(untraced.trace_id, None);
+    assert!(
+        serde_json::to_value(&untraced)
+            .unwrap()
+            .get("trace_id")
+            .is_none()
+    );
+}
