@@ -93,6 +93,35 @@ fn graph_draws_every_format() {
     assert_eq!(json["edges"].as_array().map(Vec::len), Some(3));
 }
 
+/// `idflow steps | head -c 100`: a reader that closes the pipe early is
+/// not an error. The read end is closed before the binary starts, so its
+/// first write meets the closed pipe every time (no race with a reader).
+#[test]
+fn a_closed_stdout_ends_quietly_with_exit_0() {
+    for args in [
+        &["steps"][..],
+        &["steps", "--format", "json"],
+        &["schema"],
+        &["graph", "workflows/face-enrollment.yaml"],
+        &["graph", "workflows/face-enrollment.yaml", "--format", "dot"],
+        &["validate", "workflows"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(idflow_tests::idflow_bin())
+            .current_dir(idflow_tests::repo_root())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
+
 #[test]
 fn schema_and_steps_describe_the_registered_step_types() {
     let schema = stdout_json(&idflow().arg("schema").output().unwrap());

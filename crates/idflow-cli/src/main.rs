@@ -7,7 +7,8 @@
 //!
 //! Exit codes: 0 success, 1 the thing checked or run failed (an invalid
 //! workflow, a failed run, a failed test case), 2 usage or I/O errors (and
-//! invalid test files), 130 interrupted.
+//! invalid test files), 130 interrupted. A closed standard output (`idflow
+//! steps | head`) ends a command quietly with 0.
 
 mod commands;
 
@@ -96,6 +97,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Failure) => ExitCode::from(1),
         Ok(Outcome::Invalid) => ExitCode::from(2),
         Ok(Outcome::Interrupted) => ExitCode::from(commands::run::INTERRUPTED),
+        // `idflow steps | head`: the reader has all it wanted.
+        Err(error) if commands::stdout_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
             #[allow(clippy::print_stderr)]
             {

@@ -79,7 +79,7 @@ fn create_client(args: &CreateClientArgs) -> anyhow::Result<Outcome> {
     let key = runtime
         .block_on(idflow_provider::create_client(&data_dir, &args.name))
         .map_err(|error| provider_error(&error))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     writeln!(out, "{key}")?;
     out.flush()?;
     #[allow(clippy::print_stderr)]

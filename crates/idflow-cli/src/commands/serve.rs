@@ -167,7 +167,7 @@ async fn serve(args: &Args, data_dir: PathBuf) -> anyhow::Result<Outcome> {
         async move { executor.work(stop_work, false).await }
     });
     {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::commands::stdout();
         writeln!(out, "idflow server listening on {url}")?;
         out.flush()?;
     }

@@ -214,7 +214,7 @@ async fn detach(
     let executor = super::data::executor(data_dir, idflow_cli::registry::build()?).await?;
     let request = RunRequest::new(inputs).secrets(secrets).base_dir(base_dir);
     let run_id = executor.submit(workflow, file, request).await?;
-    writeln!(std::io::stdout(), "{run_id}")?;
+    writeln!(crate::commands::stdout(), "{run_id}")?;
     Ok(Outcome::Success)
 }
 
@@ -231,11 +231,11 @@ async fn watch_interrupts(cancel: CancellationToken, force: CancellationToken) {
 
 fn report(result: &RunResult, json: bool, color: bool) -> anyhow::Result<()> {
     if json {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::commands::stdout();
         writeln!(out, "{}", serde_json::to_string_pretty(result)?)?;
         return Ok(());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     let paint = |text: &str, code: &str| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")

@@ -81,7 +81,7 @@ pub(super) fn run(args: &Args, client: &Client) -> anyhow::Result<Outcome> {
             }
         };
         if args.detach {
-            writeln!(std::io::stdout(), "{run_id}")?;
+            writeln!(crate::commands::stdout(), "{run_id}")?;
             return Ok(Outcome::Success);
         }
         tracing::info!(run_id, "run started on the server");
@@ -115,7 +115,7 @@ fn input_kinds(detail: &Value) -> Vec<(String, InputType)> {
 }
 
 fn print_result(result: &Value, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(result)?)?;
         return Ok(());
