@@ -68,11 +68,16 @@ fn install_panic_hook() {
         let place = info.location().map_or_else(String::new, |location| {
             format!(" at {}:{}", location.file(), location.line())
         });
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "idflow: internal error{place}; please report it (the message is withheld: it may contain secrets)"
-            );
+        let text = format!(
+            "idflow: internal error{place}; please report it (the message is withheld: it may contain secrets)"
+        );
+        if commands::run::progress::json_logs() {
+            tracing::error!("{text}");
+        } else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{text}");
+            }
         }
     }));
 }
@@ -100,9 +105,13 @@ fn main() -> ExitCode {
         // `idflow steps | head`: the reader has all it wanted.
         Err(error) if commands::stdout_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {error:#}");
+            if commands::run::progress::json_logs() {
+                tracing::error!("{error:#}");
+            } else {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("error: {error:#}");
+                }
             }
             ExitCode::from(2)
         }

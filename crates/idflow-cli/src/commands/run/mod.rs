@@ -86,17 +86,18 @@ pub(crate) struct Args {
 pub(crate) const INTERRUPTED: u8 = 130;
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
+    if args.log_format == progress::LogFormat::Json {
+        // From the first line on: every line on stderr is JSON.
+        progress::init_logging(args.log_format, None);
+    }
     if let Some(client) = args.server.client()? {
         return remote::run(args, &client);
     }
     let validated = super::load(&args.file)?;
     let color = super::use_color();
-    {
-        // Errors stop the run; warnings do not, but are worth seeing.
-        let mut err = std::io::stderr().lock();
-        for report in validated.reports() {
-            write!(err, "{}", report.render(color))?;
-        }
+    // Errors stop the run; warnings do not, but are worth seeing.
+    for report in validated.reports() {
+        progress::diagnostic(&report, args.log_format, color)?;
     }
     let Some(workflow) = validated.workflow else {
         return Ok(Outcome::Invalid);
@@ -107,14 +108,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let (inputs, secrets) = match inputs::collect(&workflow, args, &base_dir) {
         Ok(found) => found,
         Err(problems) => {
-            let mut err = std::io::stderr().lock();
-            for problem in problems {
-                writeln!(err, "error: {problem}")?;
-            }
-            writeln!(
-                err,
-                "the run did not start; `idflow run --help` shows how to give inputs"
-            )?;
+            let mut lines: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("error: {problem}"))
+                .collect();
+            lines.push(
+                "the run did not start; `idflow run --help` shows how to give inputs".to_owned(),
+            );
+            progress::say(args.log_format, &lines)?;
             return Ok(Outcome::Invalid);
         }
     };
@@ -183,13 +184,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     if let Some(embedded) = embedded {
         runtime.block_on(async {
             if args.serve && !interrupted {
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(
-                    err,
+                tracing::info!(
                     "the embedded provider keeps serving at {} (open the verification link above); press Ctrl-C to stop",
                     embedded.base_url().as_str().trim_end_matches('/')
                 );
-                drop(err);
                 let _ = tokio::signal::ctrl_c().await;
             }
             embedded.shutdown().await.map_err(|error| anyhow::anyhow!("stopping the embedded provider: {error}"))

@@ -4,10 +4,9 @@
 //! (`TRUORA_API_KEY` and the `IDFLOW_*_URL` variables, or an `idflow.toml`
 //! `[provider]` table), the face steps talk to it. Without one, `idflow run`
 //! starts the embedded provider in-process on a free loopback port, says so
-//! in one line, and connects the face steps to it with the key of a local
+//! in one log line, and connects the face steps to it with the key of a local
 //! client kept in the provider's data directory.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -67,14 +66,11 @@ pub(crate) async fn connect(
         .as_str()
         .trim_end_matches('/')
         .to_owned();
-    {
-        let mut err = std::io::stderr().lock();
-        writeln!(
-            err,
-            "no face provider configured: using the embedded provider at {base_url} (data in {}; set TRUORA_API_KEY to use Truora)",
-            data_dir.display()
-        )?;
-    }
+    // A log line, so that `--log-format json` keeps every line JSON.
+    tracing::info!(
+        "no face provider configured: using the embedded provider at {base_url} (data in {}; set TRUORA_API_KEY to use Truora)",
+        data_dir.display()
+    );
     let settings = ProviderSettings::single_origin(&base_url, &key)
         .context("connecting to the embedded provider")?;
     let connection =
