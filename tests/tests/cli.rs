@@ -122,6 +122,74 @@ fn a_closed_stdout_ends_quietly_with_exit_0() {
     }
 }
 
+/// A step's own log line (`core.log`) carries the run id, workflow, step
+/// and attempt once each, in JSON and in text.
+#[test]
+fn a_steps_log_line_names_each_field_once() {
+    let json = idflow()
+        .args([
+            "run",
+            "workflows/hello-world.yaml",
+            "--ephemeral",
+            "--log-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&json.stderr);
+    assert_eq!(json.status.code(), Some(0), "{stderr}");
+    let greeting: Value = stderr
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .find(|line| line["message"] == "hello world")
+        .unwrap_or_else(|| panic!("no greeting: {stderr}"));
+    let keys: Vec<&str> = greeting
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "timestamp",
+            "level",
+            "message",
+            "run_id",
+            "workflow",
+            "attempt",
+            "step"
+        ],
+        "{greeting}"
+    );
+    assert_eq!(
+        (
+            &greeting["workflow"],
+            &greeting["step"],
+            &greeting["attempt"]
+        ),
+        (
+            &Value::from("hello-world"),
+            &Value::from("greet"),
+            &Value::from(1)
+        )
+    );
+
+    let text = idflow()
+        .args(["run", "workflows/hello-world.yaml", "--ephemeral"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    let line = stderr
+        .lines()
+        .find(|line| line.contains(" hello world"))
+        .unwrap_or_else(|| panic!("no greeting: {stderr}"));
+    for field in ["run_id=", "workflow=", "step=", "attempt="] {
+        assert_eq!(line.matches(field).count(), 1, "{field} in {line}");
+    }
+    assert!(line.contains("step=greet attempt=1"), "{line}");
+}
+
 #[test]
 fn schema_and_steps_describe_the_registered_step_types() {
     let schema = stdout_json(&idflow().arg("schema").output().unwrap());

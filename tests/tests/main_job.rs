@@ -165,8 +165,7 @@ fn every_line_of_json_logs_is_json() {
                 .unwrap_or_else(|error| panic!("not JSON ({error}): {line}\n{stderr}"))
         })
         .collect();
-    let message =
-        |line: &serde_json::Value| line["fields"]["message"].as_str().unwrap_or("").to_owned();
+    let message = |line: &serde_json::Value| line["message"].as_str().unwrap_or("").to_owned();
     assert!(
         lines.iter().any(|line| message(line).starts_with(
             "no face provider configured: using the embedded provider at http://127.0.0.1:"

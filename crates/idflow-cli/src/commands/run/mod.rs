@@ -3,6 +3,7 @@
 //!
 //! - [`inputs`]: reading `--input`, `--inputs` and the secrets from the
 //!   environment, checked before anything runs.
+//! - [`json_log`]: the flat JSON lines of `--log-format json`.
 //! - [`progress`]: live progress (a line per step in a terminal, plain log
 //!   lines otherwise) and the logging setup.
 //! - [`provider`]: the face steps' provider: the configured one, or the
@@ -15,6 +16,7 @@
 //! once).
 
 mod inputs;
+mod json_log;
 pub(crate) mod progress;
 pub(crate) mod provider;
 mod remote;

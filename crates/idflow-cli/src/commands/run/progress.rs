@@ -219,7 +219,11 @@ pub(crate) fn init_logging(format: LogFormat, multi: Option<MultiProgress>) {
         .with_ansi(ansi && format == LogFormat::Text);
     let _ = match (format, multi) {
         (LogFormat::Json, _) => {
-            let done = builder.json().with_writer(std::io::stderr).try_init();
+            let done = builder
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .event_format(super::json_log::FlatJson)
+                .with_writer(std::io::stderr)
+                .try_init();
             if done.is_ok() {
                 JSON_LOGS.store(true, Ordering::Relaxed);
             }
