@@ -1,5 +1,6 @@
 //! End-to-end tests of the `idflow` binary live in `tests/tests/`:
-//! - `definitions.rs`: snapshots of the validated plan of every workflow in
+//! - `definitions.rs`: snapshots of the validated plan and the graphs
+//!   (Mermaid, and dot that Graphviz draws) of every workflow in
 //!   `workflows/` and of the rendered diagnostic of every invalid fixture
 //!   in `tests/fixtures/invalid/`; the checked-in editor schema is current;
 //! - `cli.rs`: the binary's commands, output formats and exit codes;

@@ -78,7 +78,14 @@ fn graph_draws_every_format() {
         .args(["graph", "workflows/hello-world.yaml"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&mermaid.stdout).contains("greet --> count"));
+    let mermaid = String::from_utf8_lossy(&mermaid.stdout);
+    assert!(mermaid.contains("s_greet --> s_count"), "{mermaid}");
+    // The logic shows: the gate's loop, and the `if` in the box.
+    assert!(
+        mermaid.contains("s_count -.->|\"until done\"| s_count"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("<br/>if: always()"), "{mermaid}");
     let dot = idflow()
         .args(["graph", "workflows/hello-world.yaml", "--format", "dot"])
         .output()
