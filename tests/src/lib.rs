@@ -3,7 +3,11 @@
 //!   (Mermaid, and dot that Graphviz draws) of every workflow in
 //!   `workflows/` and of the rendered diagnostic of every invalid fixture
 //!   in `tests/fixtures/invalid/`; the checked-in editor schema is current;
-//! - `cli.rs`: the binary's commands, output formats and exit codes;
+//! - `cli.rs`: the binary's commands, output formats and exit codes (a
+//!   closed stdout, log fields, the pre-commit hook);
+//! - `editor_schema.rs`: the real yaml-language-server over every shipped
+//!   workflow and valid docs example (nothing flagged) and the invalid
+//!   fixtures (the line `idflow validate` reports);
 //! - `hostile.rs`: hostile files (the [`hostile`] cases) and special files
 //!   end cleanly, in bounded memory;
 //! - `secret_probe.rs`: the secret probe: 58 ways to transform a secret,
@@ -42,6 +46,35 @@ pub fn files_in(dir: &str, extensions: &[&str]) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+/// `(line of the marker, what follows it, yaml)` for each ```yaml block
+/// after a line starting with `marker`.
+pub fn marked(text: &str, marker: &str) -> Vec<(usize, String, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        let Some(rest) = line.trim().strip_prefix(marker) else {
+            continue;
+        };
+        let expectation = rest.trim_end_matches("-->").trim().to_owned();
+        let start = lines[index + 1..]
+            .iter()
+            .position(|l| l.trim_start().starts_with("```yaml"))
+            .map_or_else(
+                || panic!("marker at line {} has no ```yaml block", index + 1),
+                |p| index + 1 + p + 1,
+            );
+        let end = lines[start..]
+            .iter()
+            .position(|l| l.trim_start().starts_with("```"))
+            .map_or_else(
+                || panic!("the block after line {} is not closed", index + 1),
+                |p| start + p,
+            );
+        found.push((index + 1, expectation, lines[start..end].join("\n") + "\n"));
+    }
+    found
 }
 
 /// The `idflow` binary built for this test run.

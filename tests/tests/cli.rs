@@ -418,3 +418,67 @@ fn ctrl_c_cancels_the_run_cleanly_runs_cleanup_and_exits_130() {
     assert_eq!(result["steps"]["wait"]["status"], "cancelled");
     assert_eq!(result["steps"]["cleanup"]["status"], "succeeded");
 }
+
+/// `scripts/pre-commit`, the hook the authoring guide describes: it
+/// validates the staged workflow files (those naming the schema in their
+/// first line) and stops a commit with an invalid one.
+#[test]
+fn the_pre_commit_hook_stops_a_commit_with_an_invalid_workflow() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    let line = "# yaml-language-server: $schema=../docs/workflow.schema.json\n";
+    std::fs::create_dir(repo.path().join("flows")).unwrap();
+    let hello =
+        std::fs::read_to_string(idflow_tests::repo_root().join("workflows/hello-world.yaml"))
+            .unwrap();
+    std::fs::write(repo.path().join("flows/good.yaml"), &hello).unwrap();
+    // Not a workflow (no schema line): left alone.
+    std::fs::write(repo.path().join("config.yaml"), "anything: [at all\n").unwrap();
+    git(&["add", "."]);
+    let hook = || {
+        std::process::Command::new(idflow_tests::repo_root().join("scripts/pre-commit"))
+            .current_dir(repo.path())
+            .env("IDFLOW", idflow_tests::idflow_bin())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let passed = hook();
+    assert!(
+        passed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&passed.stdout).contains("flows/good.yaml: valid"));
+
+    // The staged text is checked, not the work tree.
+    let typo = format!(
+        "{line}name: typo\nsteps:\n  hello:\n    uses: core.log\n    neds: [nothing]\n    with:\n      message: hi\n"
+    );
+    std::fs::write(repo.path().join("flows/typo.yaml"), &typo).unwrap();
+    git(&["add", "flows/typo.yaml"]);
+    std::fs::write(repo.path().join("flows/typo.yaml"), &hello).unwrap();
+    let stopped = hook();
+    assert_eq!(stopped.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&stopped.stdout);
+    assert!(
+        stdout.contains("flows/typo.yaml:6:5: error IDF0003"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&stopped.stderr)
+            .contains("pre-commit: fix the workflow files above")
+    );
+}
