@@ -4,7 +4,8 @@
 //!   `workflows/` and of the rendered diagnostic of every invalid fixture
 //!   in `tests/fixtures/invalid/`; the checked-in editor schema is current;
 //! - `cli.rs`: the binary's commands, output formats and exit codes (a
-//!   closed stdout, log fields, the pre-commit hook);
+//!   closed stdout, log fields, the pre-commit hook, completions, manual
+//!   pages, `--version`);
 //! - `editor_schema.rs`: the real yaml-language-server over every shipped
 //!   workflow and valid docs example (nothing flagged) and the invalid
 //!   fixtures (the line `idflow validate` reports);

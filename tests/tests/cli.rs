@@ -419,6 +419,110 @@ fn ctrl_c_cancels_the_run_cleanly_runs_cleanup_and_exits_130() {
     assert_eq!(result["steps"]["cleanup"]["status"], "succeeded");
 }
 
+/// `idflow completions SHELL` prints a completion script that knows the
+/// subcommands; bash accepts the bash one.
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _idflow"),
+        ("zsh", "#compdef idflow"),
+        ("fish", "complete -c idflow"),
+    ] {
+        let output = idflow().args(["completions", shell]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(
+            script.contains("validate") && script.contains("clients"),
+            "{shell}"
+        );
+    }
+    let script = idflow()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap()
+        .stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idflow.bash");
+    std::fs::write(&path, script).unwrap();
+    let sourced = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p idflow", path.display()))
+        .output()
+        .unwrap();
+    assert!(
+        sourced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sourced.stderr)
+    );
+    let unknown = idflow().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+/// `idflow man` prints the roff page of idflow; `--out-dir` writes one
+/// page per command.
+#[test]
+fn man_pages_are_printed_and_written() {
+    let output = idflow().arg("man").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH idflow 1"),
+        "{page}"
+    );
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS", ".SH VERSION"] {
+        assert!(page.contains(section), "{section} in {page}");
+    }
+    assert!(page.contains("idflow\\-validate"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let written = idflow()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        written.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    for page in [
+        "idflow.1",
+        "idflow-run.1",
+        "idflow-provider-clients-rotate.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".SH NAME"), "{page}");
+    }
+}
+
+/// `idflow --version` names the commit it was built from: one of this
+/// repository's.
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let output = idflow().arg("--version").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let commit = version
+        .strip_prefix(concat!("idflow ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{version}"
+    );
+    let known = std::process::Command::new("git")
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .current_dir(idflow_tests::repo_root())
+        .status()
+        .unwrap();
+    assert!(
+        known.success(),
+        "{commit} is not a commit of this repository"
+    );
+}
+
 /// `scripts/pre-commit`, the hook the authoring guide describes: it
 /// validates the staged workflow files (those naming the schema in their
 /// first line) and stops a commit with an invalid one.

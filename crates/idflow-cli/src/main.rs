@@ -14,11 +14,15 @@ mod commands;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+/// `idflow --version`: the version and the git commit it was built from
+/// (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("IDFLOW_COMMIT"), ")");
 
 /// idflow: compose identity-verification flows as YAML step graphs.
 #[derive(Debug, Parser)]
-#[command(name = "idflow", version, about, long_about = None)]
+#[command(name = "idflow", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,6 +50,10 @@ enum Command {
     Provider(commands::provider::Args),
     /// List, show, resume, cancel and prune the runs kept in the data directory.
     Runs(commands::runs::Args),
+    /// Print the shell completion script of idflow (bash, zsh, fish, elvish, powershell).
+    Completions(commands::shell::CompletionsArgs),
+    /// Print the manual page of idflow (roff), or write one page per command.
+    Man(commands::shell::ManArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -96,6 +104,8 @@ fn main() -> ExitCode {
         Command::Token(args) => commands::token::run(&args),
         Command::Provider(args) => commands::provider::run(&args),
         Command::Runs(args) => commands::runs::run(&args),
+        Command::Completions(args) => commands::shell::completions(&args, Cli::command()),
+        Command::Man(args) => commands::shell::man(&args, Cli::command()),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -8,6 +8,7 @@ pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod schema;
 pub(crate) mod serve;
+pub(crate) mod shell;
 pub(crate) mod steps;
 pub(crate) mod test;
 pub(crate) mod token;
