@@ -102,8 +102,24 @@ pub fn idflow() -> assert_cmd::Command {
     command
         .current_dir(repo_root())
         .env("NO_COLOR", "1")
+        .env("IDFLOW_DATA", scratch_data_dir())
+        .env_remove("IDFLOW_PROVIDER_DATA")
         .env_remove("IDFLOW_LOG");
     command
+}
+
+/// A data directory of this test process's own (under the target dir's
+/// `tmp/`), so that runs recorded by a test never land in the user's
+/// `~/.local/share/idflow`, nor in another checkout's tests.
+pub fn scratch_data_dir() -> PathBuf {
+    let bin = idflow_bin();
+    let target = bin
+        .parent()
+        .and_then(Path::parent)
+        .map_or_else(std::env::temp_dir, Path::to_path_buf);
+    target
+        .join("tmp")
+        .join(format!("idflow-data-{}", std::process::id()))
 }
 
 /// The README's Rust snippet, compiled as a doctest so it cannot drift.

@@ -387,6 +387,7 @@ fn ctrl_c_cancels_the_run_cleanly_runs_cleanup_and_exits_130() {
         .args(["run", "tests/fixtures/run/long-wait.yaml", "--json"])
         .current_dir(idflow_tests::repo_root())
         .env("NO_COLOR", "1")
+        .env("IDFLOW_DATA", idflow_tests::scratch_data_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -72,7 +72,10 @@ pub(super) fn run(args: &Args, client: &Client) -> anyhow::Result<Outcome> {
         let run_id = match client.start(&name, given).await {
             Ok(run_id) => run_id,
             Err(error) => {
-                let lines = [format!("error: {error:#}"), "the run did not start".to_owned()];
+                let lines = [
+                    format!("error: {error:#}"),
+                    "the run did not start".to_owned(),
+                ];
                 super::progress::say(args.log_format, &lines)?;
                 return Ok(Outcome::Invalid);
             }
