@@ -78,7 +78,14 @@ fn graph_draws_every_format() {
         .args(["graph", "workflows/hello-world.yaml"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&mermaid.stdout).contains("greet --> count"));
+    let mermaid = String::from_utf8_lossy(&mermaid.stdout);
+    assert!(mermaid.contains("s_greet --> s_count"), "{mermaid}");
+    // The logic shows: the gate's loop, and the `if` in the box.
+    assert!(
+        mermaid.contains("s_count -.->|\"until done\"| s_count"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("<br/>if: always()"), "{mermaid}");
     let dot = idflow()
         .args(["graph", "workflows/hello-world.yaml", "--format", "dot"])
         .output()
@@ -91,6 +98,103 @@ fn graph_draws_every_format() {
             .unwrap(),
     );
     assert_eq!(json["edges"].as_array().map(Vec::len), Some(3));
+}
+
+/// `idflow steps | head -c 100`: a reader that closes the pipe early is
+/// not an error. The read end is closed before the binary starts, so its
+/// first write meets the closed pipe every time (no race with a reader).
+#[test]
+fn a_closed_stdout_ends_quietly_with_exit_0() {
+    for args in [
+        &["steps"][..],
+        &["steps", "--format", "json"],
+        &["schema"],
+        &["graph", "workflows/face-enrollment.yaml"],
+        &["graph", "workflows/face-enrollment.yaml", "--format", "dot"],
+        &["validate", "workflows"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let output = std::process::Command::new(idflow_tests::idflow_bin())
+            .current_dir(idflow_tests::repo_root())
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
+
+/// A step's own log line (`core.log`) carries the run id, workflow, step
+/// and attempt once each, in JSON and in text.
+#[test]
+fn a_steps_log_line_names_each_field_once() {
+    let json = idflow()
+        .args([
+            "run",
+            "workflows/hello-world.yaml",
+            "--ephemeral",
+            "--log-format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&json.stderr);
+    assert_eq!(json.status.code(), Some(0), "{stderr}");
+    let greeting: Value = stderr
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .find(|line| line["message"] == "hello world")
+        .unwrap_or_else(|| panic!("no greeting: {stderr}"));
+    let keys: Vec<&str> = greeting
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "timestamp",
+            "level",
+            "message",
+            "run_id",
+            "workflow",
+            "attempt",
+            "step"
+        ],
+        "{greeting}"
+    );
+    assert_eq!(
+        (
+            &greeting["workflow"],
+            &greeting["step"],
+            &greeting["attempt"]
+        ),
+        (
+            &Value::from("hello-world"),
+            &Value::from("greet"),
+            &Value::from(1)
+        )
+    );
+
+    let text = idflow()
+        .args(["run", "workflows/hello-world.yaml", "--ephemeral"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    let line = stderr
+        .lines()
+        .find(|line| line.contains(" hello world"))
+        .unwrap_or_else(|| panic!("no greeting: {stderr}"));
+    for field in ["run_id=", "workflow=", "step=", "attempt="] {
+        assert_eq!(line.matches(field).count(), 1, "{field} in {line}");
+    }
+    assert!(line.contains("step=greet attempt=1"), "{line}");
 }
 
 #[test]
@@ -283,6 +387,7 @@ fn ctrl_c_cancels_the_run_cleanly_runs_cleanup_and_exits_130() {
         .args(["run", "tests/fixtures/run/long-wait.yaml", "--json"])
         .current_dir(idflow_tests::repo_root())
         .env("NO_COLOR", "1")
+        .env("IDFLOW_DATA", idflow_tests::scratch_data_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -313,4 +418,172 @@ fn ctrl_c_cancels_the_run_cleanly_runs_cleanup_and_exits_130() {
     assert_eq!(result["status"], "cancelled");
     assert_eq!(result["steps"]["wait"]["status"], "cancelled");
     assert_eq!(result["steps"]["cleanup"]["status"], "succeeded");
+}
+
+/// `idflow completions SHELL` prints a completion script that knows the
+/// subcommands; bash accepts the bash one.
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _idflow"),
+        ("zsh", "#compdef idflow"),
+        ("fish", "complete -c idflow"),
+    ] {
+        let output = idflow().args(["completions", shell]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script}");
+        assert!(
+            script.contains("validate") && script.contains("clients"),
+            "{shell}"
+        );
+    }
+    let script = idflow()
+        .args(["completions", "bash"])
+        .output()
+        .unwrap()
+        .stdout;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idflow.bash");
+    std::fs::write(&path, script).unwrap();
+    let sourced = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p idflow", path.display()))
+        .output()
+        .unwrap();
+    assert!(
+        sourced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sourced.stderr)
+    );
+    let unknown = idflow().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+/// `idflow man` prints the roff page of idflow; `--out-dir` writes one
+/// page per command.
+#[test]
+fn man_pages_are_printed_and_written() {
+    let output = idflow().arg("man").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let page = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        page.starts_with(".ie \\n(.g .ds Aq") || page.contains(".TH idflow 1"),
+        "{page}"
+    );
+    for section in [".SH NAME", ".SH SYNOPSIS", ".SH SUBCOMMANDS", ".SH VERSION"] {
+        assert!(page.contains(section), "{section} in {page}");
+    }
+    assert!(page.contains("idflow\\-validate"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let written = idflow()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        written.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    for page in [
+        "idflow.1",
+        "idflow-run.1",
+        "idflow-provider-clients-rotate.1",
+    ] {
+        let text = std::fs::read_to_string(dir.path().join(page))
+            .unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".SH NAME"), "{page}");
+    }
+}
+
+/// `idflow --version` names the commit it was built from: one of this
+/// repository's.
+#[test]
+fn version_names_the_commit_it_was_built_from() {
+    let output = idflow().arg("--version").output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    let commit = version
+        .strip_prefix(concat!("idflow ", env!("CARGO_PKG_VERSION"), " ("))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{version}"));
+    assert!(
+        commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()),
+        "{version}"
+    );
+    let known = std::process::Command::new("git")
+        .args(["cat-file", "-e", &format!("{commit}^{{commit}}")])
+        .current_dir(idflow_tests::repo_root())
+        .status()
+        .unwrap();
+    assert!(
+        known.success(),
+        "{commit} is not a commit of this repository"
+    );
+}
+
+/// `scripts/pre-commit`, the hook the authoring guide describes: it
+/// validates the staged workflow files (those naming the schema in their
+/// first line) and stops a commit with an invalid one.
+#[test]
+fn the_pre_commit_hook_stops_a_commit_with_an_invalid_workflow() {
+    let repo = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let output = std::process::Command::new("git")
+            .args(args)
+            .current_dir(repo.path())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    let line = "# yaml-language-server: $schema=../docs/workflow.schema.json\n";
+    std::fs::create_dir(repo.path().join("flows")).unwrap();
+    let hello =
+        std::fs::read_to_string(idflow_tests::repo_root().join("workflows/hello-world.yaml"))
+            .unwrap();
+    std::fs::write(repo.path().join("flows/good.yaml"), &hello).unwrap();
+    // Not a workflow (no schema line): left alone.
+    std::fs::write(repo.path().join("config.yaml"), "anything: [at all\n").unwrap();
+    git(&["add", "."]);
+    let hook = || {
+        std::process::Command::new(idflow_tests::repo_root().join("scripts/pre-commit"))
+            .current_dir(repo.path())
+            .env("IDFLOW", idflow_tests::idflow_bin())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let passed = hook();
+    assert!(
+        passed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(String::from_utf8_lossy(&passed.stdout).contains("flows/good.yaml: valid"));
+
+    // The staged text is checked, not the work tree.
+    let typo = format!(
+        "{line}name: typo\nsteps:\n  hello:\n    uses: core.log\n    neds: [nothing]\n    with:\n      message: hi\n"
+    );
+    std::fs::write(repo.path().join("flows/typo.yaml"), &typo).unwrap();
+    git(&["add", "flows/typo.yaml"]);
+    std::fs::write(repo.path().join("flows/typo.yaml"), &hello).unwrap();
+    let stopped = hook();
+    assert_eq!(stopped.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&stopped.stdout);
+    assert!(
+        stdout.contains("flows/typo.yaml:6:5: error IDF0003"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&stopped.stderr)
+            .contains("pre-commit: fix the workflow files above")
+    );
 }

@@ -1,10 +1,13 @@
 //! Snapshot tests of workflow definitions: every shipped workflow's
-//! validated plan, every invalid fixture's rendered diagnostic, and the
-//! checked-in editor schemas (workflows and test files).
+//! validated plan and graph (Mermaid and dot, which Graphviz must draw),
+//! every invalid fixture's rendered diagnostic, and the checked-in editor
+//! schemas (workflows and test files).
 
+use std::io::Write as _;
 use std::sync::Arc;
 
 use idflow_engine::expr::ExprEngine;
+use idflow_engine::graph::{GraphFormat, render};
 use idflow_engine::schema::{SCHEMA_PATH, workflow_schema_text};
 use idflow_engine::source::SourceFile;
 use idflow_engine::validate::validate;
@@ -59,6 +62,54 @@ fn every_shipped_workflow_is_valid_and_its_plan_is_snapshotted() {
         insta::with_settings!({ snapshot_suffix => name, prepend_module_to_snapshot => false, omit_expression => true }, {
             insta::assert_json_snapshot!("plan", workflow.plan_json());
         });
+    }
+}
+
+/// The graph of every shipped workflow, as Mermaid and as dot, is
+/// snapshotted, and Graphviz (`dot`, from `scripts/setup`) draws the dot.
+#[test]
+fn every_shipped_workflows_graph_is_snapshotted_and_graphviz_draws_it() {
+    let registry = idflow_cli::registry::build().unwrap();
+    let engine = ExprEngine::new();
+    let files: Vec<_> = files_in("workflows", &["yaml", "yml"])
+        .into_iter()
+        .filter(|path| !idflow_testing::suite::is_test_file(path))
+        .collect();
+    for path in files {
+        let workflow = validate(load(&path), &registry, &engine)
+            .workflow
+            .expect("a valid workflow");
+        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let mermaid = render(&workflow, GraphFormat::Mermaid);
+        let dot = render(&workflow, GraphFormat::Dot);
+        insta::with_settings!({ snapshot_suffix => name.clone(), prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!("graph-mermaid", mermaid);
+            insta::assert_snapshot!("graph-dot", dot);
+        });
+        let mut graphviz = std::process::Command::new("dot")
+            .arg("-Tsvg")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("Graphviz's `dot` runs (scripts/setup installs graphviz)");
+        graphviz
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(dot.as_bytes())
+            .unwrap();
+        let drawn = graphviz.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&drawn.stderr);
+        assert!(
+            drawn.status.success(),
+            "{name}: dot refused the graph: {stderr}"
+        );
+        assert_eq!(stderr, "", "{name}: dot warned");
+        assert!(
+            String::from_utf8_lossy(&drawn.stdout).contains("<svg"),
+            "{name}"
+        );
     }
 }
 

@@ -13,41 +13,12 @@ use idflow_testing::report::{Style, human};
 use idflow_testing::snapshot::SnapshotSettings;
 use idflow_testing::suite::CaseError;
 use idflow_testing::{Options, Suite};
-use idflow_tests::repo_root;
+use idflow_tests::{marked, repo_root};
 
 /// `(line of the marker, expectation, yaml)` for each example marked
 /// `<!-- check: ... -->`.
 fn examples(text: &str) -> Vec<(usize, String, String)> {
     marked(text, "<!-- check:")
-}
-
-/// `(line of the marker, what follows it, yaml)` for each ```yaml block
-/// after a line starting with `marker`.
-fn marked(text: &str, marker: &str) -> Vec<(usize, String, String)> {
-    let lines: Vec<&str> = text.lines().collect();
-    let mut found = Vec::new();
-    for (index, line) in lines.iter().enumerate() {
-        let Some(rest) = line.trim().strip_prefix(marker) else {
-            continue;
-        };
-        let expectation = rest.trim_end_matches("-->").trim().to_owned();
-        let start = lines[index + 1..]
-            .iter()
-            .position(|l| l.trim_start().starts_with("```yaml"))
-            .map_or_else(
-                || panic!("marker at line {} has no ```yaml block", index + 1),
-                |p| index + 1 + p + 1,
-            );
-        let end = lines[start..]
-            .iter()
-            .position(|l| l.trim_start().starts_with("```"))
-            .map_or_else(
-                || panic!("the block after line {} is not closed", index + 1),
-                |p| start + p,
-            );
-        found.push((index + 1, expectation, lines[start..end].join("\n") + "\n"));
-    }
-    found
 }
 
 #[test]

@@ -27,6 +27,7 @@ fn run_measured(args: &[&str], dir: &Path) -> (Output, u64) {
         .arg(idflow_tests::idflow_bin())
         .args(args)
         .current_dir(dir)
+        .env("IDFLOW_DATA", dir.join("idflow-data"))
         .output()
         .expect("/usr/bin/time runs (scripts/setup installs the `time` package)");
     let rss = std::fs::read_to_string(&report)

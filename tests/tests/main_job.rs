@@ -98,6 +98,10 @@ fn the_demo_enrolls_a_face_prints_the_link_and_serves_the_page_until_interrupted
 }
 
 fn enroll(photo: &str) -> (Option<i32>, String, String) {
+    enroll_with(photo, &[])
+}
+
+fn enroll_with(photo: &str, options: &[&str]) -> (Option<i32>, String, String) {
     let data = data_dir();
     let output = idflow()
         .args([
@@ -106,6 +110,7 @@ fn enroll(photo: &str) -> (Option<i32>, String, String) {
             "--input",
             &format!("photo={photo}"),
         ])
+        .args(options)
         .env("IDFLOW_PROVIDER_DATA", data.path())
         .env_remove("TRUORA_API_KEY")
         .timeout(GUARD)
@@ -141,5 +146,36 @@ fn a_file_that_is_not_an_image_ends_in_the_format_outcome_and_exit_1() {
     assert!(
         stdout.contains("file_format_not_supported: failed"),
         "{stdout}"
+    );
+}
+
+/// `idflow run --log-format json | jq`: every line on stderr is a JSON
+/// object, the embedded provider's own announcement included.
+#[test]
+fn every_line_of_json_logs_is_json() {
+    let (code, stdout, stderr) = enroll_with(
+        ".cache/photos/obama.jpg",
+        &["--log-format", "json", "--ephemeral"],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("not JSON ({error}): {line}\n{stderr}"))
+        })
+        .collect();
+    let message = |line: &serde_json::Value| line["message"].as_str().unwrap_or("").to_owned();
+    assert!(
+        lines.iter().any(|line| message(line).starts_with(
+            "no face provider configured: using the embedded provider at http://127.0.0.1:"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| message(line).starts_with("issue_token: succeeded")),
+        "{stderr}"
     );
 }

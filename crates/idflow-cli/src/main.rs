@@ -7,17 +7,22 @@
 //!
 //! Exit codes: 0 success, 1 the thing checked or run failed (an invalid
 //! workflow, a failed run, a failed test case), 2 usage or I/O errors (and
-//! invalid test files), 130 interrupted.
+//! invalid test files), 130 interrupted. A closed standard output (`idflow
+//! steps | head`) ends a command quietly with 0.
 
 mod commands;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+
+/// `idflow --version`: the version and the git commit it was built from
+/// (`build.rs`).
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("IDFLOW_COMMIT"), ")");
 
 /// idflow: compose identity-verification flows as YAML step graphs.
 #[derive(Debug, Parser)]
-#[command(name = "idflow", version, about, long_about = None)]
+#[command(name = "idflow", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,6 +50,10 @@ enum Command {
     Provider(commands::provider::Args),
     /// List, show, resume, cancel and prune the runs kept in the data directory.
     Runs(commands::runs::Args),
+    /// Print the shell completion script of idflow (bash, zsh, fish, elvish, powershell).
+    Completions(commands::shell::CompletionsArgs),
+    /// Print the manual page of idflow (roff), or write one page per command.
+    Man(commands::shell::ManArgs),
 }
 
 /// How a command ended, as an exit code.
@@ -67,11 +76,16 @@ fn install_panic_hook() {
         let place = info.location().map_or_else(String::new, |location| {
             format!(" at {}:{}", location.file(), location.line())
         });
-        #[allow(clippy::print_stderr)]
-        {
-            eprintln!(
-                "idflow: internal error{place}; please report it (the message is withheld: it may contain secrets)"
-            );
+        let text = format!(
+            "idflow: internal error{place}; please report it (the message is withheld: it may contain secrets)"
+        );
+        if commands::run::progress::json_logs() {
+            tracing::error!("{text}");
+        } else {
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("{text}");
+            }
         }
     }));
 }
@@ -90,16 +104,24 @@ fn main() -> ExitCode {
         Command::Token(args) => commands::token::run(&args),
         Command::Provider(args) => commands::provider::run(&args),
         Command::Runs(args) => commands::runs::run(&args),
+        Command::Completions(args) => commands::shell::completions(&args, Cli::command()),
+        Command::Man(args) => commands::shell::man(&args, Cli::command()),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::from(1),
         Ok(Outcome::Invalid) => ExitCode::from(2),
         Ok(Outcome::Interrupted) => ExitCode::from(commands::run::INTERRUPTED),
+        // `idflow steps | head`: the reader has all it wanted.
+        Err(error) if commands::stdout_closed(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("error: {error:#}");
+            if commands::run::progress::json_logs() {
+                tracing::error!("{error:#}");
+            } else {
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("error: {error:#}");
+                }
             }
             ExitCode::from(2)
         }

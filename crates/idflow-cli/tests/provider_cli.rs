@@ -1,6 +1,7 @@
-//! `idflow serve` and `idflow provider create-client`, through the binary:
-//! a client created by the CLI calls the API of a provider served by the
-//! CLI on a free loopback port; SIGTERM and SIGINT stop it cleanly; missing
+//! `idflow serve` and `idflow provider create-client|clients`, through the
+//! binary: a client created by the CLI calls the API of a provider served
+//! by the CLI on a free loopback port; rotated and revoked keys stop
+//! working; SIGTERM and SIGINT stop it cleanly; missing
 //! models stop it at start, naming `scripts/setup`.
 //!
 //! Serving loads the real face models from `.cache/models` (`scripts/setup`).
@@ -223,4 +224,134 @@ fn serve_without_models_fails_naming_the_setup_script() {
         stderr.contains("face models missing") && stderr.contains("scripts/setup"),
         "{stderr}"
     );
+}
+
+fn clients(data: &Path, args: &[&str]) -> Output {
+    idflow()
+        .args(["provider", "clients"])
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .expect("idflow runs")
+}
+
+/// Whether the served provider accepts `key` (an unknown enrollment is a
+/// 404 for a good key, a 401 for any other).
+fn accepted(url: &str, key: &str) -> bool {
+    let status = reqwest::blocking::Client::new()
+        .get(format!("{url}/v1/enrollments/ENRnothing"))
+        .header("Truora-API-Key", key)
+        .send()
+        .unwrap()
+        .status();
+    assert!(
+        status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::UNAUTHORIZED,
+        "{status}"
+    );
+    status != reqwest::StatusCode::UNAUTHORIZED
+}
+
+#[test]
+fn clients_are_listed_rotated_and_revoked_and_serve_honours_it() {
+    let data = tempfile::tempdir().unwrap();
+    let first = text(&create_client(data.path(), "acme").stdout)
+        .trim()
+        .to_owned();
+    assert!(create_client(data.path(), "globex").status.success());
+
+    // Listed by name, with the public start of the key and never the key.
+    let listed = clients(data.path(), &["list"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let listed = text(&listed.stdout);
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    let (head, secret) = first.rsplit_once('_').unwrap();
+    assert!(
+        lines[0].starts_with("acme  CLI") && lines[0].contains(&format!("key {head}_…")),
+        "{listed}"
+    );
+    assert!(
+        lines[0].ends_with("active") && lines[1].starts_with("globex  "),
+        "{listed}"
+    );
+    assert!(!listed.contains(secret), "a key was listed");
+
+    // Rotated: a new key alone on stdout; the old one no longer works.
+    let rotated = clients(data.path(), &["rotate", "acme"]);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    let second = text(&rotated.stdout).trim().to_owned();
+    assert!(second.starts_with("idfk_") && second != first, "{second}");
+    let served = Served::start(data.path());
+    assert!(!accepted(&served.url, &first));
+    assert!(accepted(&served.url, &second));
+    assert_eq!(served.stop_with("TERM"), Some(0));
+
+    // Revoked: refused, listed as revoked; a new rotation works at once,
+    // even in a provider that is already serving.
+    let revoked = clients(data.path(), &["revoke", "acme"]);
+    assert!(revoked.status.success(), "{}", text(&revoked.stderr));
+    assert!(text(&revoked.stdout).contains("revoked the key of client \"acme\""));
+    let again = clients(data.path(), &["revoke", "acme"]);
+    assert!(text(&again.stdout).contains("already revoked"));
+    let served = Served::start(data.path());
+    assert!(!accepted(&served.url, &second));
+    let json = clients(data.path(), &["list", "--format", "json"]);
+    let json: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json[0]["name"], "acme");
+    assert!(
+        json[0]["revoked_at"].is_i64() && json[1]["revoked_at"].is_null(),
+        "{json}"
+    );
+    let third = text(&clients(data.path(), &["rotate", "acme"]).stdout)
+        .trim()
+        .to_owned();
+    assert!(accepted(&served.url, &third));
+    assert_eq!(served.stop_with("TERM"), Some(0));
+
+    // Unknown names and missing data are errors that say so (exit 2).
+    for (args, complaint) in [
+        (&["rotate", "nobody"][..], "no client named \"nobody\""),
+        (&["revoke", "nobody"][..], "no client named \"nobody\""),
+    ] {
+        let refused = clients(data.path(), args);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}");
+        assert!(refused.stdout.is_empty());
+        assert!(
+            text(&refused.stderr).contains(complaint),
+            "{}",
+            text(&refused.stderr)
+        );
+    }
+    let nowhere = data.path().join("none");
+    let missing = clients(&nowhere, &["list"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("no provider data in"),
+        "{}",
+        text(&missing.stderr)
+    );
+    assert!(!nowhere.exists(), "listing made a provider");
+}
+
+/// The local client of `idflow run`: a rotated key is kept for the runs; a
+/// revoked one is forgotten (the next run gives the client a new key).
+#[test]
+fn rotating_or_revoking_the_local_client_updates_the_key_runs_use() {
+    let data = tempfile::tempdir().unwrap();
+    let key_file = data.path().join("local-client.key");
+    let created = create_client(data.path(), "idflow-local");
+    std::fs::write(&key_file, text(&created.stdout).trim()).unwrap();
+    let rotated = clients(data.path(), &["rotate", "idflow-local"]);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        text(&rotated.stdout).trim()
+    );
+    assert!(
+        clients(data.path(), &["revoke", "idflow-local"])
+            .status
+            .success()
+    );
+    assert!(!key_file.exists(), "the revoked key is forgotten");
 }

@@ -2,7 +2,9 @@
 //!
 //! It includes each registered step type's `with` schema, selected by
 //! `uses` (`if`/`then`), so that an editor with the YAML language server
-//! completes and checks step inputs. `additionalProperties: false`
+//! completes and checks step inputs; wherever an input is typed, a value
+//! that is exactly one `${{ }}` expression is taken too, as the validator
+//! takes it (an editor must never flag a valid file). `additionalProperties: false`
 //! everywhere the format is closed. The key lists are the validator's own
 //! (a test keeps them equal).
 
@@ -16,6 +18,28 @@ use crate::validate::structure::INPUT_TYPES;
 pub const SCHEMA_PATH: &str = "docs/workflow.schema.json";
 
 const DURATION_PATTERN: &str = "^([0-9]+(ms|s|m|h))+$";
+/// A value that is exactly one `${{ }}` expression (surrounding blanks
+/// allowed), as `expr::classify` finds it: its type is known only at run
+/// time, so the validator lets it through wherever an input is typed.
+pub const EXPRESSION_PATTERN: &str = r"^\s*\$\{\{[\s\S]*\}\}\s*$";
+/// Keywords that constrain a value; a schema with none of them takes any.
+const CONSTRAINTS: &[&str] = &[
+    "type",
+    "enum",
+    "const",
+    "$ref",
+    "anyOf",
+    "oneOf",
+    "allOf",
+    "not",
+    "pattern",
+    "format",
+    "minLength",
+    "maxLength",
+];
+/// Keywords that document a value: kept beside an `anyOf` that adds the
+/// expression, so that editors still show them.
+const ANNOTATIONS: &[&str] = &["title", "description", "default", "examples", "deprecated"];
 const IDENTIFIER_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
 
 fn duration(description: &str) -> Value {
@@ -34,6 +58,90 @@ fn condition(description: &str) -> Value {
     })
 }
 
+/// The schema of one `${{ }}` expression in place of a typed input.
+fn expression() -> Value {
+    json!({
+        "type": "string",
+        "pattern": EXPRESSION_PATTERN,
+        "description": "A `${{ }}` expression, evaluated when the step runs.",
+    })
+}
+
+/// Whether a schema takes every string (a string input written with an
+/// expression needs nothing more).
+fn takes_any_string(schema: &Value) -> bool {
+    let Some(object) = schema.as_object() else {
+        return schema.as_bool().unwrap_or(false);
+    };
+    if let Some(alternatives) = object.get("anyOf").and_then(Value::as_array) {
+        let others = object
+            .keys()
+            .any(|key| key != "anyOf" && CONSTRAINTS.contains(&key.as_str()));
+        return !others && alternatives.iter().any(takes_any_string);
+    }
+    let constrained = object
+        .keys()
+        .any(|key| key != "type" && CONSTRAINTS.contains(&key.as_str()));
+    let string_type = match object.get("type") {
+        None => true,
+        Some(Value::String(kind)) => kind == "string",
+        Some(Value::Array(kinds)) => kinds.iter().any(|kind| kind == "string"),
+        Some(_) => false,
+    };
+    !constrained && string_type
+}
+
+/// Lets a `${{ }}` expression stand for any value inside a step type's
+/// input schema (not for `with` itself), as the validator does: every
+/// value schema that would refuse the text of an expression becomes
+/// `anyOf: [the schema, an expression]`, its annotations kept outside.
+fn accept_expressions(schema: &mut Value) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    for key in ["properties", "patternProperties", "$defs", "definitions"] {
+        if let Some(Value::Object(children)) = object.get_mut(key) {
+            children.values_mut().for_each(or_expression);
+        }
+    }
+    if let Some(child @ Value::Object(_)) = object.get_mut("additionalProperties") {
+        or_expression(child);
+    }
+    match object.get_mut("items") {
+        Some(Value::Array(items)) => items.iter_mut().for_each(or_expression),
+        Some(item @ Value::Object(_)) => or_expression(item),
+        _ => {}
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(Value::Array(alternatives)) = object.get_mut(key) {
+            alternatives.iter_mut().for_each(accept_expressions);
+        }
+    }
+}
+
+/// One value's schema, also taking an expression (see [`accept_expressions`]).
+fn or_expression(schema: &mut Value) {
+    accept_expressions(schema);
+    if takes_any_string(schema) {
+        return;
+    }
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let mut outer = serde_json::Map::new();
+    for key in ANNOTATIONS {
+        if let Some(value) = object.remove(*key) {
+            outer.insert((*key).to_owned(), value);
+        }
+    }
+    let inner = std::mem::take(object);
+    outer.insert(
+        "anyOf".to_owned(),
+        json!([Value::Object(inner), expression()]),
+    );
+    *object = outer;
+}
+
 /// The schema of the format with every registered step type.
 pub fn workflow_schema(registry: &StepRegistry) -> Value {
     let step_types: Vec<&str> = registry.names().collect();
@@ -42,6 +150,7 @@ pub fn workflow_schema(registry: &StepRegistry) -> Value {
         .map(|(name, step)| {
             let metadata = step.metadata();
             let mut with = metadata.input_schema.clone();
+            accept_expressions(&mut with);
             if let Some(object) = with.as_object_mut() {
                 object.remove("title");
                 object.insert(
@@ -49,9 +158,21 @@ pub fn workflow_schema(registry: &StepRegistry) -> Value {
                     json!(format!("Inputs of `{name}`: {}", metadata.description)),
                 );
             }
+            let mut then = json!({ "properties": { "with": with } });
+            // A type with required inputs needs `with` (IDF0016); `poll`
+            // needs `until` unless the type has a default gate (IDF0004).
+            let needs_with = metadata.input_schema["required"]
+                .as_array()
+                .is_some_and(|required| !required.is_empty());
+            if needs_with {
+                then["required"] = json!(["with"]);
+            }
+            if metadata.default_until.is_none() {
+                then["dependencies"] = json!({ "poll": ["until"] });
+            }
             json!({
                 "if": { "properties": { "uses": { "const": name } }, "required": ["uses"] },
-                "then": { "properties": { "with": with } },
+                "then": then,
             })
         })
         .collect();
@@ -184,6 +305,43 @@ mod tests {
         let mut keys = keys.to_vec();
         keys.sort_unstable();
         keys
+    }
+
+    #[test]
+    fn typed_inputs_also_take_an_expression_and_keep_their_docs() {
+        let mut with = json!({
+            "type": "object",
+            "properties": {
+                "text": { "type": "string", "description": "free text" },
+                "choice": { "type": "string", "enum": ["a", "b"] },
+                "threshold": { "type": ["number", "null"], "description": "a number", "default": null },
+                "flag": { "type": "boolean", "const": true },
+                "list": { "type": "array", "items": { "type": "integer" } },
+                "any": { "description": "any value" },
+            },
+        });
+        accept_expressions(&mut with);
+        let properties = &with["properties"];
+        assert_eq!(
+            properties["text"],
+            json!({ "type": "string", "description": "free text" })
+        );
+        assert_eq!(properties["any"], json!({ "description": "any value" }));
+        assert_eq!(properties["threshold"]["description"], "a number");
+        assert_eq!(
+            properties["threshold"]["anyOf"],
+            json!([{ "type": ["number", "null"] }, expression()])
+        );
+        assert_eq!(properties["choice"]["anyOf"][1], expression());
+        assert_eq!(properties["flag"]["anyOf"][1], expression());
+        // The list, and each of its items.
+        assert_eq!(properties["list"]["anyOf"][1], expression());
+        assert_eq!(
+            properties["list"]["anyOf"][0]["items"]["anyOf"],
+            json!([{ "type": "integer" }, expression()])
+        );
+        // `with` itself stays an object.
+        assert_eq!(with["type"], "object");
     }
 
     #[test]

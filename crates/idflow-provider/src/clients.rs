@@ -1,10 +1,14 @@
-//! Clients (tenants) and their API keys: `create_client` for the CLI, and key
-//! checking for requests. A key reads `idfk_<key id>_<secret>`; the store keeps
-//! the key id and SHA-256 of the secret, compared in constant time.
+//! Clients (tenants) and their API keys: creating, listing, rotating and
+//! revoking them for the CLI, and key checking for requests. A key reads
+//! `idfk_<key id>_<secret>`; the store keeps the key id and SHA-256 of the
+//! secret, compared in constant time. Rotating gives a client a new key id
+//! and secret (the old key stops working, and a revoked client works again);
+//! revoking stops its key; the client's data stays either way.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use crate::error::ProviderError;
 use crate::model::{new_id, prefix};
@@ -24,6 +28,85 @@ pub async fn create_client(data_dir: &Path, name: &str) -> Result<String, Provid
     let result = insert_client(&store, name).await;
     store.close().await;
     result
+}
+
+/// A client as `idflow provider clients list` shows it: never its key,
+/// only the key's public id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClientSummary {
+    /// The client's id (`CLI...`).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The start of its key, `idfk_<key id>_`: enough to tell keys apart,
+    /// useless to call the API.
+    pub key_prefix: String,
+    /// When it was created (Unix seconds).
+    pub created_at: i64,
+    /// When its key was last rotated (Unix seconds).
+    pub rotated_at: Option<i64>,
+    /// When its key was revoked (Unix seconds); `None`: the key works.
+    pub revoked_at: Option<i64>,
+}
+
+/// Every client of the data directory, by name.
+pub async fn list_clients(data_dir: &Path) -> Result<Vec<ClientSummary>, ProviderError> {
+    let store = open_existing(data_dir).await?;
+    let rows = store.clients().await;
+    store.close().await;
+    Ok(rows?
+        .into_iter()
+        .map(|row| ClientSummary {
+            key_prefix: format!("{KEY_PREFIX}_{}_", row.key_id),
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            rotated_at: row.rotated_at,
+            revoked_at: row.revoked_at,
+        })
+        .collect())
+}
+
+/// Gives the client named `name` a new API key and returns it (shown once);
+/// the old key stops working, and a revoked client works again.
+pub async fn rotate_client_key(data_dir: &Path, name: &str) -> Result<String, ProviderError> {
+    let store = open_existing(data_dir).await?;
+    let key_id = random_hex::<6>();
+    let secret = random_hex::<32>();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let rotated = store
+        .rotate_client_key(name, &key_id, &sha256(secret.as_bytes()), now)
+        .await;
+    store.close().await;
+    if rotated? {
+        Ok(format!("{KEY_PREFIX}_{key_id}_{secret}"))
+    } else {
+        Err(ProviderError::NoSuchClient(name.to_owned()))
+    }
+}
+
+/// Revokes the key of the client named `name`: no request with it is
+/// accepted any more (`rotate_client_key` gives it a new one). `Ok(false)`:
+/// it was already revoked.
+pub async fn revoke_client(data_dir: &Path, name: &str) -> Result<bool, ProviderError> {
+    let store = open_existing(data_dir).await?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let revoked = store.revoke_client(name, now).await;
+    store.close().await;
+    match revoked? {
+        Some(newly) => Ok(newly),
+        None => Err(ProviderError::NoSuchClient(name.to_owned())),
+    }
+}
+
+/// Opens the store of a data directory that already holds one: listing,
+/// rotating or revoking never makes a provider where there was none.
+async fn open_existing(data_dir: &Path) -> Result<Store, ProviderError> {
+    if !data_dir.join(crate::store::DATABASE_FILE).is_file() {
+        return Err(ProviderError::NoData(data_dir.to_path_buf()));
+    }
+    crate::data_dir::prepare(data_dir)?;
+    Store::open(data_dir).await
 }
 
 pub(crate) async fn insert_client(store: &Store, name: &str) -> Result<String, ProviderError> {
@@ -60,15 +143,37 @@ pub(crate) enum KeyCheck {
     Invalid,
 }
 
-/// Checks API keys, remembering the hash of each key id it has read (keys
-/// are never changed or removed, so the memory never goes stale; it holds one
-/// entry per client at most).
-#[derive(Debug, Default)]
+/// How long a running provider trusts a key it has read: a key rotated or
+/// revoked by `idflow provider clients` (another process) stops working
+/// within this time.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(5);
+
+/// Checks API keys, remembering the hash of each key id it has read for
+/// [`KEY_CACHE_TTL`] (it holds one entry per key in use at most).
+#[derive(Debug)]
 pub(crate) struct ClientKeys {
-    known: RwLock<HashMap<String, (String, Vec<u8>)>>,
+    known: RwLock<HashMap<String, Remembered>>,
+    ttl: Duration,
+}
+
+/// What a key id led to: the client id, the key's hash, and when it was read.
+type Remembered = (String, Vec<u8>, Instant);
+
+impl Default for ClientKeys {
+    fn default() -> Self {
+        Self::with_ttl(KEY_CACHE_TTL)
+    }
 }
 
 impl ClientKeys {
+    /// Keys are read again once they were read `ttl` ago.
+    pub(crate) fn with_ttl(ttl: Duration) -> Self {
+        Self {
+            known: RwLock::default(),
+            ttl,
+        }
+    }
+
     pub(crate) async fn check(
         &self,
         store: &Store,
@@ -80,23 +185,25 @@ impl ClientKeys {
         else {
             return Ok(KeyCheck::Invalid);
         };
+        let now = Instant::now();
         let remembered = self
             .known
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(key_id)
-            .cloned();
+            .filter(|(_, _, read_at)| now.duration_since(*read_at) < self.ttl)
+            .map(|(client_id, hash, _)| (client_id.clone(), hash.clone()));
         let (client_id, stored_hash) = if let Some(entry) = remembered {
             entry
         } else {
-            let Some(entry) = store.client_key(key_id).await? else {
+            let found = store.client_key(key_id).await?;
+            let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
+            let Some((client_id, hash)) = found else {
+                known.remove(key_id);
                 return Ok(KeyCheck::Invalid);
             };
-            self.known
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(key_id.to_owned(), entry.clone());
-            entry
+            known.insert(key_id.to_owned(), (client_id.clone(), hash.clone(), now));
+            (client_id, hash)
         };
         if constant_time_eq(&sha256(secret.as_bytes()), &stored_hash) {
             Ok(KeyCheck::Valid { client_id })
@@ -145,6 +252,77 @@ mod tests {
             KeyCheck::Invalid
         );
         store.close().await;
+    }
+
+    #[tokio::test]
+    async fn rotating_and_revoking_stop_the_old_key_in_a_running_provider_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = create_client(dir.path(), "alpha").await.unwrap();
+        let store = Store::open(dir.path()).await.unwrap();
+        // A provider that remembers keys keeps trusting one until its memory
+        // of it ends; one whose memory has ended reads the store again.
+        let remembering = ClientKeys::default();
+        let expired = ClientKeys::with_ttl(Duration::ZERO);
+        for keys in [&remembering, &expired] {
+            assert!(matches!(
+                keys.check(&store, &first).await.unwrap(),
+                KeyCheck::Valid { .. }
+            ));
+        }
+
+        let second = rotate_client_key(dir.path(), "alpha").await.unwrap();
+        assert_ne!(first, second);
+        assert!(matches!(
+            remembering.check(&store, &first).await.unwrap(),
+            KeyCheck::Valid { .. }
+        ));
+        assert_eq!(
+            expired.check(&store, &first).await.unwrap(),
+            KeyCheck::Invalid
+        );
+        assert!(matches!(
+            expired.check(&store, &second).await.unwrap(),
+            KeyCheck::Valid { .. }
+        ));
+
+        assert!(revoke_client(dir.path(), "alpha").await.unwrap());
+        assert!(
+            !revoke_client(dir.path(), "alpha").await.unwrap(),
+            "already revoked"
+        );
+        assert_eq!(
+            expired.check(&store, &second).await.unwrap(),
+            KeyCheck::Invalid
+        );
+
+        let listed = list_clients(dir.path()).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "alpha");
+        assert!(listed[0].rotated_at.is_some() && listed[0].revoked_at.is_some());
+        assert!(second.starts_with(&listed[0].key_prefix), "{listed:?}");
+
+        // Rotating a revoked client gives it a working key again.
+        let third = rotate_client_key(dir.path(), "alpha").await.unwrap();
+        assert!(matches!(
+            expired.check(&store, &third).await.unwrap(),
+            KeyCheck::Valid { .. }
+        ));
+        assert_eq!(list_clients(dir.path()).await.unwrap()[0].revoked_at, None);
+        store.close().await;
+
+        assert!(matches!(
+            rotate_client_key(dir.path(), "nobody").await,
+            Err(ProviderError::NoSuchClient(_))
+        ));
+        assert!(matches!(
+            revoke_client(dir.path(), "nobody").await,
+            Err(ProviderError::NoSuchClient(_))
+        ));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            list_clients(&empty.path().join("none")).await,
+            Err(ProviderError::NoData(_))
+        ));
     }
 
     #[tokio::test]

@@ -29,6 +29,10 @@ pub enum ProviderError {
     InvalidClientName(String),
     #[error("a client named {0:?} already exists")]
     ClientExists(String),
+    #[error("there is no client named {0:?} (`idflow provider clients list` shows them)")]
+    NoSuchClient(String),
+    #[error("no provider data in {0}: nothing to list, rotate or revoke (is --data right?)")]
+    NoData(PathBuf),
     #[error("the public base URL is not set (serve() derives it from the bound address)")]
     MissingPublicUrl,
     #[error("server I/O error: {0}")]

@@ -13,7 +13,10 @@
 //!   ([`ApiError`]), idempotency, and the verification page.
 //! - `processing`: background analysis and decisions (blocklist, similarity).
 //! - `store`: SQLite through sqlx, embedded migrations (`migrations/`).
-//! - `clients`: [`create_client`] and API key checks.
+//! - `clients`: [`create_client`], [`list_clients`], [`rotate_client_key`],
+//!   [`revoke_client`] (the CLI's `idflow provider create-client` and
+//!   `clients list|rotate|revoke`) and API key checks (a running provider
+//!   re-reads a key after [`KEY_CACHE_TTL`]).
 //! - `data_dir`: the data directory's permissions (0700, files 0600).
 //! - `links`: signed, expiring, single-use upload links.
 //! - `web_tokens` and `jwt`: the web tokens (HS256 JWT) of the page.
@@ -117,7 +120,9 @@ mod web_tokens;
 mod webhook_targets;
 mod webhooks;
 
-pub use clients::create_client;
+pub use clients::{
+    ClientSummary, KEY_CACHE_TTL, create_client, list_clients, revoke_client, rotate_client_key,
+};
 pub use config::{
     Clock, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_UPLOAD_BYTES,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_TOKEN_TTL, DEFAULT_UPLOAD_LINK_TTL, ENV_DATA_DIR,

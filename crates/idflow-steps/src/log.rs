@@ -12,7 +12,8 @@ pub struct LogInput {
     pub message: String,
 }
 
-/// `core.log`: logs its message at info level, with the run and step ids.
+/// `core.log`: logs its message at info level; the engine's `run` and
+/// `attempt` spans add the run id, workflow, step and attempt.
 #[derive(Debug)]
 pub struct LogStep {
     metadata: StepMetadata,
@@ -46,12 +47,8 @@ impl Step for LogStep {
     async fn run(&self, ctx: &StepContext, input: serde_json::Value) -> Result<Outputs, StepError> {
         let input: LogInput = decode_input(input)?;
         let message = ctx.redactor().redact(&input.message);
-        tracing::info!(
-            run_id = ctx.run_id(),
-            step_id = ctx.step_id(),
-            attempt = ctx.attempt(),
-            "{message}"
-        );
+        // The engine's spans put the run id, step and attempt on the line.
+        tracing::info!("{message}");
         Ok(Outputs::new())
     }
 }
@@ -81,7 +78,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn logs_the_redacted_message_with_run_and_step_ids() {
+    async fn logs_the_redacted_message_alone() {
         let captured = Captured::default();
         let sink = captured.clone();
         let subscriber = tracing_subscriber::fmt()
@@ -103,9 +100,15 @@ mod tests {
         let line: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
         assert_eq!(line["level"], "INFO");
         assert_eq!(line["fields"]["message"], "calling with [redacted] now");
-        assert_eq!(line["fields"]["run_id"], "run-7");
-        assert_eq!(line["fields"]["step_id"], "announce");
-        assert_eq!(line["fields"]["attempt"], 2);
+        // Run, step and attempt come from the engine's spans, never twice.
+        assert_eq!(
+            line["fields"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .collect::<Vec<_>>(),
+            ["message"]
+        );
         assert!(!text.contains("tok-secret-1"), "{text}");
     }
 

@@ -46,6 +46,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         Format::Dot => GraphFormat::Dot,
         Format::Json => GraphFormat::Json,
     };
-    write!(std::io::stdout().lock(), "{}", render(workflow, format))?;
+    write!(crate::commands::stdout(), "{}", render(workflow, format))?;
     Ok(Outcome::Success)
 }

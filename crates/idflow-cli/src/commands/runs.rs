@@ -124,7 +124,7 @@ async fn remote(command: &RunsCommand, client: &Client) -> anyhow::Result<Outcom
         }
         RunsCommand::Show { run_id, json } => {
             let result = client.run(run_id).await?;
-            let mut out = std::io::stdout().lock();
+            let mut out = crate::commands::stdout();
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
             } else {
@@ -135,7 +135,7 @@ async fn remote(command: &RunsCommand, client: &Client) -> anyhow::Result<Outcom
         RunsCommand::Cancel { run_id } => {
             let answer = client.cancel(run_id).await?;
             writeln!(
-                std::io::stdout(),
+                crate::commands::stdout(),
                 "run {run_id}: cancel requested (it was {}); its cleanup steps run before it ends",
                 answer["status"].as_str().unwrap_or("?")
             )?;
@@ -215,7 +215,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                 let store = data::open_store(&data_dir).await?;
                 let before = time::OffsetDateTime::now_utc() - age;
                 let pruned = store.prune(before).await?;
-                writeln!(std::io::stdout(), "pruned {pruned} finished runs")?;
+                writeln!(crate::commands::stdout(), "pruned {pruned} finished runs")?;
                 Ok(Outcome::Success)
             }
         }
@@ -266,7 +266,7 @@ impl Listed {
 }
 
 fn list(runs: &[Listed], json: bool) -> anyhow::Result<Outcome> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     if json {
         let items: Vec<_> = runs.iter().map(|run| &run.json).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
@@ -304,7 +304,7 @@ async fn show(executor: &Executor, run_id: &str, json: bool) -> anyhow::Result<O
     if let Some(object) = result.as_object_mut() {
         object.insert("status".into(), record.phase.as_str().into());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&result)?)?;
     } else {
@@ -387,18 +387,18 @@ async fn resume(
         if stop.is_cancelled() {
             return Ok(Outcome::Interrupted);
         }
-        writeln!(std::io::stdout(), "no unfinished runs left")?;
+        writeln!(crate::commands::stdout(), "no unfinished runs left")?;
         return Ok(Outcome::Success);
     };
     if let Some(result) = executor.resume(run_id).await? {
-        writeln!(std::io::stdout(), "run {run_id}: {}", result.status)?;
+        writeln!(crate::commands::stdout(), "run {run_id}: {}", result.status)?;
         return Ok(outcome_of(RunPhase::from(result.status)));
     }
     match executor.store().run(run_id).await? {
         None => anyhow::bail!("no run {run_id} in this data directory"),
         Some(record) if record.phase.is_finished() => {
             writeln!(
-                std::io::stdout(),
+                crate::commands::stdout(),
                 "run {run_id} had already finished: {}",
                 record.phase
             )?;
@@ -413,7 +413,7 @@ async fn resume(
 
 async fn cancel(executor: &Executor, run_id: &str) -> anyhow::Result<Outcome> {
     data::reclaim_dead_owners(executor).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     match executor.cancel(run_id).await? {
         CancelOutcome::AlreadyFinished(phase) => {
             writeln!(out, "run {run_id} had already finished: {phase}")?;
@@ -477,7 +477,7 @@ async fn export(
     let text = idflow_testing::export::test_file(&relative, &format!("recorded_{name}"), &case);
     std::fs::write(test, text).with_context(|| format!("cannot write {}", test.display()))?;
     writeln!(
-        std::io::stdout(),
+        crate::commands::stdout(),
         "wrote {} (run it with `idflow test {}`)",
         test.display(),
         test.display()

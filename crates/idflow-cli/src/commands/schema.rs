@@ -23,6 +23,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     } else {
         workflow_schema_text(&idflow_cli::registry::build()?)
     };
-    write!(std::io::stdout().lock(), "{text}")?;
+    write!(crate::commands::stdout(), "{text}")?;
     Ok(Outcome::Success)
 }

@@ -181,7 +181,7 @@ async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<O
         async move { executor.work(stop_work, false).await }
     });
     {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::commands::stdout();
         writeln!(out, "idflow server listening on {url}")?;
         out.flush()?;
     }

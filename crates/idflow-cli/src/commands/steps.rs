@@ -17,8 +17,7 @@ pub(crate) struct Args {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let registry = idflow_cli::registry::build()?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = crate::commands::stdout();
     if matches!(args.format, OutputFormat::Json) {
         let all: Vec<&idflow_core::StepMetadata> =
             registry.iter().map(|(_, step)| step.metadata()).collect();

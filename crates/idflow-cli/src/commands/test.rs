@@ -55,8 +55,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     };
     let suite = Suite::new(&registry, options).context("cannot start the test clock")?;
     let results = suite.run(&files);
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = crate::commands::stdout();
     match args.format {
         OutputFormat::Human => {
             let style = Style {

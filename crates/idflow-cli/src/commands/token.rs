@@ -52,7 +52,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                 let store = data::open_store(&data.resolve()?).await?;
                 match tokens::create(&*store, name).await {
                     Ok(token) => {
-                        let mut out = std::io::stdout().lock();
+                        let mut out = crate::commands::stdout();
                         writeln!(out, "{token}")?;
                         out.flush()?;
                         #[allow(clippy::print_stderr)]
@@ -69,7 +69,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
             TokenCommand::List { data } => {
                 let store = data::open_store(&data.resolve()?).await?;
                 let list = tokens::list(&*store).await?;
-                let mut out = std::io::stdout().lock();
+                let mut out = crate::commands::stdout();
                 if list.is_empty() {
                     writeln!(out, "no tokens (`idflow token create NAME` makes one)")?;
                 }
@@ -85,7 +85,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                 let store = data::open_store(&data.resolve()?).await?;
                 match tokens::revoke(&*store, name).await {
                     Ok(()) => {
-                        writeln!(std::io::stdout(), "revoked token {name:?}")?;
+                        writeln!(crate::commands::stdout(), "revoked token {name:?}")?;
                         Ok(Outcome::Success)
                     }
                     Err(error) => refused(&error),

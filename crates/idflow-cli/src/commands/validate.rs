@@ -66,8 +66,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let mut json = Vec::new();
     let mut invalid = 0usize;
     let mut warnings = 0usize;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = crate::commands::stdout();
     let color = super::use_color();
     for path in &files {
         let source =

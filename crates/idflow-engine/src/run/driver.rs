@@ -821,7 +821,9 @@ impl<S: EventSink> Driver<S> {
             .with_call(call)
             .with_base_dir(self.base_dir.clone())
             .with_redactor(redactor);
-        let span = tracing::info_span!("attempt", run_id = %self.run_id, step = %step_id, attempt);
+        // Inside the run's span, which carries `run_id` and `workflow`:
+        // each field once on every line the step logs.
+        let span = tracing::info_span!("attempt", step = %step_id, attempt);
         let task = async move {
             tracing::debug!("attempt started");
             let began = Instant::now();

@@ -3,6 +3,7 @@
 //!
 //! - [`inputs`]: reading `--input`, `--inputs` and the secrets from the
 //!   environment, checked before anything runs.
+//! - [`json_log`]: the flat JSON lines of `--log-format json`.
 //! - [`progress`]: live progress (a line per step in a terminal, plain log
 //!   lines otherwise) and the logging setup.
 //! - [`provider`]: the face steps' provider: the configured one, or the
@@ -15,6 +16,7 @@
 //! once).
 
 mod inputs;
+mod json_log;
 pub(crate) mod progress;
 pub(crate) mod provider;
 mod remote;
@@ -86,17 +88,18 @@ pub(crate) struct Args {
 pub(crate) const INTERRUPTED: u8 = 130;
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
+    if args.log_format == progress::LogFormat::Json {
+        // From the first line on: every line on stderr is JSON.
+        progress::init_logging(args.log_format, None);
+    }
     if let Some(client) = args.server.client()? {
         return remote::run(args, &client);
     }
     let validated = super::load(&args.file)?;
     let color = super::use_color();
-    {
-        // Errors stop the run; warnings do not, but are worth seeing.
-        let mut err = std::io::stderr().lock();
-        for report in validated.reports() {
-            write!(err, "{}", report.render(color))?;
-        }
+    // Errors stop the run; warnings do not, but are worth seeing.
+    for report in validated.reports() {
+        progress::diagnostic(&report, args.log_format, color)?;
     }
     let Some(workflow) = validated.workflow else {
         return Ok(Outcome::Invalid);
@@ -107,14 +110,14 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     let (inputs, secrets) = match inputs::collect(&workflow, args, &base_dir) {
         Ok(found) => found,
         Err(problems) => {
-            let mut err = std::io::stderr().lock();
-            for problem in problems {
-                writeln!(err, "error: {problem}")?;
-            }
-            writeln!(
-                err,
-                "the run did not start; `idflow run --help` shows how to give inputs"
-            )?;
+            let mut lines: Vec<String> = problems
+                .iter()
+                .map(|problem| format!("error: {problem}"))
+                .collect();
+            lines.push(
+                "the run did not start; `idflow run --help` shows how to give inputs".to_owned(),
+            );
+            progress::say(args.log_format, &lines)?;
             return Ok(Outcome::Invalid);
         }
     };
@@ -184,13 +187,10 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
     if let Some(embedded) = embedded {
         runtime.block_on(async {
             if args.serve && !interrupted {
-                let mut err = std::io::stderr().lock();
-                let _ = writeln!(
-                    err,
+                tracing::info!(
                     "the embedded provider keeps serving at {} (open the verification link above); press Ctrl-C to stop",
                     embedded.base_url().as_str().trim_end_matches('/')
                 );
-                drop(err);
                 let _ = tokio::signal::ctrl_c().await;
             }
             embedded.shutdown().await.map_err(|error| anyhow::anyhow!("stopping the embedded provider: {error}"))
@@ -218,7 +218,7 @@ async fn detach(
         .base_dir(base_dir)
         .via(StartedVia::Cli);
     let run_id = executor.submit(workflow, file, request).await?;
-    writeln!(std::io::stdout(), "{run_id}")?;
+    writeln!(crate::commands::stdout(), "{run_id}")?;
     Ok(Outcome::Success)
 }
 
@@ -235,11 +235,11 @@ async fn watch_interrupts(cancel: CancellationToken, force: CancellationToken) {
 
 fn report(result: &RunResult, json: bool, color: bool) -> anyhow::Result<()> {
     if json {
-        let mut out = std::io::stdout().lock();
+        let mut out = crate::commands::stdout();
         writeln!(out, "{}", serde_json::to_string_pretty(result)?)?;
         return Ok(());
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     let paint = |text: &str, code: &str| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")

@@ -3,12 +3,15 @@
 //! In a terminal: one line per step (state, attempt, elapsed time) redrawn
 //! as the run goes, with log lines printed above them. Otherwise: one plain
 //! log line per state change. `--log-format json` gives structured logs
-//! (the engine's spans carry run id, step id and attempt).
+//! (the engine's spans carry run id, step id and attempt): every line on
+//! stderr is then a JSON object, diagnostics and errors included.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use idflow_engine::diagnostic::Report;
 use idflow_engine::model::Workflow;
 use idflow_engine::run::{Progress, RunObserver, StepState, WaitReason};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -139,13 +142,47 @@ impl Inner {
         }
     }
 }
-/// Logs on stderr in `format`, without progress lines.
-pub(crate) fn init_plain_logging(format: LogFormat) {
-    init_logging(format, None);
+/// Set once the JSON log format is in place: from then on every line on
+/// stderr, errors included, is a JSON object.
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
+
+/// Whether stderr carries JSON logs (`--log-format json`).
+pub(crate) fn json_logs() -> bool {
+    JSON_LOGS.load(Ordering::Relaxed)
 }
 
-/// Logs go to stderr; in a terminal with progress lines, above them.
-fn init_logging(format: LogFormat, multi: Option<MultiProgress>) {
+/// Shows a diagnostic of the workflow: rendered with its source line for
+/// people, one log event with its place and code in JSON.
+pub(crate) fn diagnostic(report: &Report, format: LogFormat, color: bool) -> std::io::Result<()> {
+    if format == LogFormat::Text {
+        return write!(std::io::stderr().lock(), "{}", report.render(color));
+    }
+    let found = report.to_json();
+    let help = found.help.as_deref().unwrap_or_default();
+    if report.diagnostic.is_error() {
+        tracing::error!(file = %found.file, line = found.line, column = found.column, code = found.code, help, "{}", found.message);
+    } else {
+        tracing::warn!(file = %found.file, line = found.line, column = found.column, code = found.code, help, "{}", found.message);
+    }
+    Ok(())
+}
+
+/// Says something to the user on stderr: plain lines, or one error event
+/// per line in JSON.
+pub(crate) fn say(format: LogFormat, lines: &[String]) -> std::io::Result<()> {
+    let mut err = std::io::stderr().lock();
+    for line in lines {
+        match format {
+            LogFormat::Text => writeln!(err, "{line}")?,
+            LogFormat::Json => tracing::error!("{line}"),
+        }
+    }
+    Ok(())
+}
+
+/// Logs go to stderr; in a terminal with progress lines, above them. Only
+/// the first call sets them up.
+pub(crate) fn init_logging(format: LogFormat, multi: Option<MultiProgress>) {
     use tracing_subscriber::EnvFilter;
     use tracing_subscriber::fmt::MakeWriter;
 
@@ -181,7 +218,17 @@ fn init_logging(format: LogFormat, multi: Option<MultiProgress>) {
         .with_target(false)
         .with_ansi(ansi && format == LogFormat::Text);
     let _ = match (format, multi) {
-        (LogFormat::Json, _) => builder.json().with_writer(std::io::stderr).try_init(),
+        (LogFormat::Json, _) => {
+            let done = builder
+                .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+                .event_format(super::json_log::FlatJson)
+                .with_writer(std::io::stderr)
+                .try_init();
+            if done.is_ok() {
+                JSON_LOGS.store(true, Ordering::Relaxed);
+            }
+            done
+        }
         (LogFormat::Text, Some(multi)) => builder
             .compact()
             .without_time()

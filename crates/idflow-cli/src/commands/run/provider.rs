@@ -4,10 +4,9 @@
 //! (`TRUORA_API_KEY` and the `IDFLOW_*_URL` variables, or an `idflow.toml`
 //! `[provider]` table), the face steps talk to it. Without one, `idflow run`
 //! starts the embedded provider in-process on a free loopback port, says so
-//! in one line, and connects the face steps to it with the key of a local
+//! in one log line, and connects the face steps to it with the key of a local
 //! client kept in the provider's data directory.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -67,14 +66,11 @@ pub(crate) async fn connect(
         .as_str()
         .trim_end_matches('/')
         .to_owned();
-    {
-        let mut err = std::io::stderr().lock();
-        writeln!(
-            err,
-            "no face provider configured: using the embedded provider at {base_url} (data in {}; set TRUORA_API_KEY to use Truora)",
-            data_dir.display()
-        )?;
-    }
+    // A log line, so that `--log-format json` keeps every line JSON.
+    tracing::info!(
+        "no face provider configured: using the embedded provider at {base_url} (data in {}; set TRUORA_API_KEY to use Truora)",
+        data_dir.display()
+    );
     let settings = ProviderSettings::single_origin(&base_url, &key)
         .context("connecting to the embedded provider")?;
     let connection =
@@ -94,14 +90,43 @@ pub(crate) async fn local_client_key(data_dir: &Path) -> anyhow::Result<String> 
             return Ok(key);
         }
     }
-    let key = idflow_provider::create_client(data_dir, LOCAL_CLIENT_NAME)
-        .await
-        .map_err(|error| {
-            anyhow::anyhow!("cannot create the local client of the embedded provider: {error}")
-        })?;
+    // No key kept (or it was revoked): a new client, or a new key for the
+    // one a previous run made.
+    let key = match idflow_provider::create_client(data_dir, LOCAL_CLIENT_NAME).await {
+        Err(idflow_provider::ProviderError::ClientExists(_)) => {
+            idflow_provider::rotate_client_key(data_dir, LOCAL_CLIENT_NAME).await
+        }
+        created => created,
+    }
+    .map_err(|error| {
+        anyhow::anyhow!("cannot create the local client of the embedded provider: {error}")
+    })?;
     write_private(&path, &key)
         .with_context(|| format!("cannot keep the local client key in {}", path.display()))?;
     Ok(key)
+}
+
+/// After `idflow provider clients rotate|revoke` of the local client that
+/// `idflow run` uses: keeps its new key (`Some`), or forgets the revoked one
+/// (`None`; the next run gives the client a new key). Other clients' keys
+/// are never kept.
+pub(crate) fn keep_local_client_key(
+    data_dir: &Path,
+    name: &str,
+    key: Option<&str>,
+) -> anyhow::Result<()> {
+    if name != LOCAL_CLIENT_NAME {
+        return Ok(());
+    }
+    let path = data_dir.join(LOCAL_CLIENT_KEY_FILE);
+    match key {
+        Some(key) => write_private(&path, key),
+        None => match std::fs::remove_file(&path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(error),
+            _ => Ok(()),
+        },
+    }
+    .with_context(|| format!("cannot update the local client key in {}", path.display()))
 }
 
 /// Writes a file only its owner can read.

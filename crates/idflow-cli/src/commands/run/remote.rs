@@ -16,12 +16,11 @@ use crate::Outcome;
 use crate::commands::remote::{Client, file_input};
 
 pub(super) fn run(args: &Args, client: &Client) -> anyhow::Result<Outcome> {
-    super::progress::init_plain_logging(args.log_format);
+    super::progress::init_logging(args.log_format, None);
     let (name, local_hash) = if args.file.is_file() {
         let validated = crate::commands::load(&args.file)?;
-        let mut err = std::io::stderr().lock();
         for report in validated.reports() {
-            write!(err, "{}", report.render(crate::commands::use_color()))?;
+            super::progress::diagnostic(&report, args.log_format, crate::commands::use_color())?;
         }
         let Some(workflow) = validated.workflow else {
             return Ok(Outcome::Invalid);
@@ -66,22 +65,23 @@ pub(super) fn run(args: &Args, client: &Client) -> anyhow::Result<Outcome> {
             }
         }
         if !problems.is_empty() {
-            let mut err = std::io::stderr().lock();
-            for problem in problems {
-                writeln!(err, "error: {problem}")?;
-            }
+            let lines: Vec<String> = problems.iter().map(|p| format!("error: {p}")).collect();
+            super::progress::say(args.log_format, &lines)?;
             return Ok(Outcome::Invalid);
         }
         let run_id = match client.start(&name, given).await {
             Ok(run_id) => run_id,
             Err(error) => {
-                writeln!(std::io::stderr(), "error: {error:#}")?;
-                writeln!(std::io::stderr(), "the run did not start")?;
+                let lines = [
+                    format!("error: {error:#}"),
+                    "the run did not start".to_owned(),
+                ];
+                super::progress::say(args.log_format, &lines)?;
                 return Ok(Outcome::Invalid);
             }
         };
         if args.detach {
-            writeln!(std::io::stdout(), "{run_id}")?;
+            writeln!(crate::commands::stdout(), "{run_id}")?;
             return Ok(Outcome::Success);
         }
         tracing::info!(run_id, "run started on the server");
@@ -115,7 +115,7 @@ fn input_kinds(detail: &Value) -> Vec<(String, InputType)> {
 }
 
 fn print_result(result: &Value, json: bool) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::commands::stdout();
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(result)?)?;
         return Ok(());
