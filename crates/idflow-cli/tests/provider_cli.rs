@@ -339,7 +339,8 @@ fn clients_are_listed_rotated_and_revoked_and_serve_honours_it() {
 #[test]
 fn rotating_or_revoking_the_local_client_updates_the_key_runs_use() {
     let data = tempfile::tempdir().unwrap();
-    let key_file = data.path().join("local-client.key");
+    // The provider's data is the `provider/` folder of the data directory.
+    let key_file = data.path().join("provider").join("local-client.key");
     let created = create_client(data.path(), "idflow-local");
     std::fs::write(&key_file, text(&created.stdout).trim()).unwrap();
     let rotated = clients(data.path(), &["rotate", "idflow-local"]);
