@@ -80,6 +80,7 @@ async fn bench() -> Bench {
         changes,
         secrets: Arc::new(|_: &str| None::<String>),
         uploads: dir.path().join("uploads"),
+        metrics: None,
     });
     Bench {
         _dir: dir,
