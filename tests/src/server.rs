@@ -12,6 +12,20 @@ use serde_json::Value;
 
 use crate::{idflow_bin, repo_root};
 
+/// A workflow that waits an hour, and cleans up when it is cancelled.
+pub const NAPPING: &str = r"
+name: napping
+steps:
+  nap:
+    uses: core.sleep
+    with: {duration: 1h}
+  tidy:
+    uses: core.log
+    needs: [nap]
+    if: cancelled()
+    with: {message: tidied}
+";
+
 /// An `idflow serve` process on a free loopback port; killed when
 /// dropped.
 #[derive(Debug)]

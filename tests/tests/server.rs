@@ -9,22 +9,9 @@
 use std::process::Command;
 
 use base64::Engine as _;
-use idflow_tests::server::{Server, client, events, start, token};
+use idflow_tests::server::{NAPPING, Server, client, events, start, token};
 use idflow_tests::{idflow_bin, repo_root};
 use serde_json::{Value, json};
-
-const NAPPING: &str = r"
-name: napping
-steps:
-  nap:
-    uses: core.sleep
-    with: {duration: 1h}
-  tidy:
-    uses: core.log
-    needs: [nap]
-    if: cancelled()
-    with: {message: tidied}
-";
 
 #[test]
 fn a_face_enrollment_started_through_the_api_runs_on_the_embedded_provider_of_the_same_server() {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use idflow_browser::{Browser, Driver, axe};
-use idflow_tests::server::{Server, token};
+use idflow_tests::server::{NAPPING, Server, token};
 use serde_json::{Value, json};
 
 /// Waits on the gate (polling it), then finishes; `notify` runs only if
@@ -55,19 +55,6 @@ steps:
     with: {message: something failed}
 outputs:
   result: ${{ steps.finish.outputs.result }}
-";
-
-const NAPPING: &str = r"
-name: napping
-steps:
-  nap:
-    uses: core.sleep
-    with: {duration: 1h}
-  tidy:
-    uses: core.log
-    needs: [nap]
-    if: cancelled()
-    with: {message: tidied}
 ";
 
 /// A loopback endpoint answering `{"open": false}` until opened.
