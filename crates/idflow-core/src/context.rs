@@ -1,16 +1,18 @@
 //! The context one step attempt runs with.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::Redactor;
+use crate::inbox::{Inbox, ReceivedEvent, WaitFor};
 
 /// What the engine tells a step about the attempt it is running.
 ///
 /// Cancellation needs no field here: the engine cancels an attempt by
 /// dropping its future, so a step must not spawn work that outlives it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StepContext {
     run_id: String,
     step_id: String,
@@ -18,6 +20,20 @@ pub struct StepContext {
     call: u32,
     base_dir: PathBuf,
     redactor: Redactor,
+    inbox: Option<Arc<dyn Inbox>>,
+}
+
+impl std::fmt::Debug for StepContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StepContext")
+            .field("run_id", &self.run_id)
+            .field("step_id", &self.step_id)
+            .field("attempt", &self.attempt)
+            .field("call", &self.call)
+            .field("base_dir", &self.base_dir)
+            .field("inbox", &self.inbox.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl StepContext {
@@ -32,7 +48,40 @@ impl StepContext {
             call: 1,
             base_dir: PathBuf::from("."),
             redactor: Redactor::new(),
+            inbox: None,
         }
+    }
+
+    /// Gives the step its run's inbox of outside events.
+    #[must_use]
+    pub fn with_inbox(mut self, inbox: Arc<dyn Inbox>) -> Self {
+        self.inbox = Some(inbox);
+        self
+    }
+
+    /// The run's inbox of outside events, if the run can receive them.
+    pub fn inbox(&self) -> Option<&Arc<dyn Inbox>> {
+        self.inbox.as_ref()
+    }
+
+    /// The event with `key` for this step ([`Inbox::receive`]): `Ok(None)`
+    /// while none has come. A run without an inbox fails the step with the
+    /// terminal error `no_inbox`.
+    pub async fn receive_event(
+        &self,
+        step_type: &str,
+        key: &str,
+    ) -> Result<Option<ReceivedEvent>, crate::StepError> {
+        let Some(inbox) = &self.inbox else {
+            return Err(crate::inbox::no_inbox(step_type));
+        };
+        inbox
+            .receive(WaitFor {
+                run_id: &self.run_id,
+                step_id: &self.step_id,
+                key,
+            })
+            .await
     }
 
     /// Sets the folder that relative file paths in the step's input resolve

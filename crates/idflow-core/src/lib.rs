@@ -15,6 +15,8 @@
 //! - [`duration`]: durations as workflows write them (`500ms`, `2s`, `5m`).
 //! - [`redact`]: the [`Redactor`] that keeps secret values out of anything a
 //!   person can see.
+//! - [`inbox`]: the [`Inbox`] of outside events a step waits for (an event
+//!   sent under a key wakes the run whose step waits for that key).
 //! - [`http`]: HTTP conventions shared by steps that call services (which
 //!   statuses are retryable, `Retry-After`).
 //!
@@ -62,6 +64,7 @@ pub mod context;
 pub mod duration;
 pub mod error;
 pub mod http;
+pub mod inbox;
 pub mod redact;
 pub mod registry;
 pub mod step;
@@ -69,9 +72,10 @@ pub mod step;
 pub use context::StepContext;
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use error::{ErrorClass, StepError};
+pub use inbox::{Inbox, ReceivedEvent, WaitFor};
 pub use redact::Redactor;
 pub use registry::{RegistryError, StepRegistry};
-pub use step::{OutputSpec, PollDefaults, Step, StepMetadata, decode_input, input_schema_for};
+pub use step::{GateDeadline, OutputSpec, PollDefaults, Step, StepMetadata, decode_input, input_schema_for};
 
 /// The outputs of one step attempt: a JSON object, in insertion order.
 pub type Outputs = serde_json::Map<String, serde_json::Value>;

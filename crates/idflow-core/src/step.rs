@@ -52,6 +52,22 @@ pub struct PollDefaults {
     pub timeout: Duration,
 }
 
+/// A status gate whose deadline the step's input gives: the duration in
+/// input `input` (its default poll timeout when the input leaves it out),
+/// counted from the first attempt. At the deadline the step fails with the
+/// terminal error `code` ("`message` within DURATION") instead of
+/// `poll_timeout`; the last wait is shortened to end there, whatever the
+/// poll interval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateDeadline {
+    /// The key of `with` that holds the duration (`500ms`, `2h`).
+    pub input: String,
+    /// The terminal error's code.
+    pub code: String,
+    /// What did not happen, for the error's message.
+    pub message: String,
+}
+
 /// What a step type says about itself: used for validation, the editor
 /// schema, `idflow steps` and the docs.
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +88,11 @@ pub struct StepMetadata {
     /// The poll policy that goes with [`StepMetadata::default_until`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_poll: Option<PollDefaults>,
+    /// The gate's deadline is an input of the step (a wait for a person or
+    /// an event says how long it waits in its own `with`), and running past
+    /// it is an error of the step's own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate_deadline: Option<GateDeadline>,
     /// The inputs (keys of `with`) that may carry a credential: a value
     /// computed from a secret or from a sensitive output may flow into
     /// these and nowhere else. The step sends them where they belong and
@@ -99,6 +120,7 @@ impl StepMetadata {
             dynamic_outputs: false,
             default_until: None,
             default_poll: None,
+            gate_deadline: None,
             credential_inputs: Vec::new(),
             repeatable: false,
         }
@@ -175,6 +197,13 @@ impl StepMetadata {
     pub fn with_default_gate(mut self, until: impl Into<String>, poll: PollDefaults) -> Self {
         self.default_until = Some(until.into());
         self.default_poll = Some(poll);
+        self
+    }
+
+    /// Takes the gate's deadline from an input ([`GateDeadline`]).
+    #[must_use]
+    pub fn with_gate_deadline(mut self, deadline: GateDeadline) -> Self {
+        self.gate_deadline = Some(deadline);
         self
     }
 

@@ -409,6 +409,10 @@ pub struct PollGate {
     pub until: Expression,
     /// How often and how long.
     pub poll: PollPolicy,
+    /// The step type takes the deadline from its input (`poll.timeout`
+    /// is then only the default) and names its own timeout error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<idflow_core::GateDeadline>,
 }
 
 /// How a status gate polls.

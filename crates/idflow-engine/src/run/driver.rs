@@ -26,8 +26,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
-use idflow_core::{Outputs, Redactor, Step, StepContext, StepError, StepRegistry};
+use idflow_core::{Inbox, Outputs, Redactor, Step, StepContext, StepError, StepRegistry};
 use time::OffsetDateTime;
+use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
@@ -330,6 +331,9 @@ impl Runner {
             actions: Vec::new(),
             batch: Vec::new(),
             trace_id,
+            inbox: request.inbox,
+            wakes: request.wakes,
+            woken: Vec::new(),
         };
         let signals = Signals {
             cancel: request.cancel,
@@ -391,7 +395,14 @@ pub struct RunRequest {
     redactor: Option<Redactor>,
     via: StartedVia,
     tracer: Option<Arc<dyn RunTracer>>,
+    inbox: Option<Arc<dyn Inbox>>,
+    wakes: Option<Wakes>,
 }
+
+/// The ids of a run's steps whose waits received an outside event (see
+/// [`idflow_core::inbox`]): a step waiting between polls polls again at
+/// once; one whose attempt is running polls again as soon as it waits.
+pub type Wakes = mpsc::UnboundedReceiver<Arc<str>>;
 
 impl std::fmt::Debug for RunRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -424,7 +435,18 @@ impl RunRequest {
             redactor: None,
             via: StartedVia::default(),
             tracer: None,
+            inbox: None,
+            wakes: None,
         }
+    }
+
+    /// Lets the run's steps wait for outside events: they receive them
+    /// from `inbox`, and `wakes` says which step to poll again at once.
+    #[must_use]
+    pub fn inbox(mut self, inbox: Arc<dyn Inbox>, wakes: Wakes) -> Self {
+        self.inbox = Some(inbox);
+        self.wakes = Some(wakes);
+        self
     }
 
     /// Places the run's span in a trace of the run's own, and names that
@@ -601,6 +623,12 @@ pub(crate) struct Driver<S> {
     batch: Vec<Action>,
     /// The trace of the run's spans, for its result.
     trace_id: Option<String>,
+    /// Where the steps receive outside events.
+    inbox: Option<Arc<dyn Inbox>>,
+    /// Which steps received one.
+    wakes: Option<Wakes>,
+    /// Steps woken while their attempt ran: their next wait ends at once.
+    woken: Vec<StepIndex>,
 }
 
 /// When a parked run must go on (since its start), if ever.
@@ -673,7 +701,10 @@ impl<S: EventSink> Driver<S> {
     /// by the store.
     fn parks(&self, signals: &Signals) -> Option<Wake> {
         let park_after = self.park_after?;
-        if self.machine.running() > 0 || self.attempts.is_some() {
+        if self.machine.running() > 0
+            || self.attempts.is_some()
+            || self.wakes.as_ref().is_some_and(|wakes| !wakes.is_empty())
+        {
             return None;
         }
         let now = self.now();
@@ -777,6 +808,14 @@ impl<S: EventSink> Driver<S> {
                 }
             }
             Action::ScheduleTimer { timer, after } => {
+                // A step woken while its attempt ran polls again at once.
+                let after = match self.woken.iter().position(|step| *step == timer.step) {
+                    Some(position) => {
+                        self.woken.swap_remove(position);
+                        Duration::ZERO
+                    }
+                    None => after,
+                };
                 self.timers.push((timer, Instant::now() + after));
             }
             Action::CancelTimer { timer } => self.timers.retain(|(id, _)| *id != timer),
@@ -817,10 +856,13 @@ impl<S: EventSink> Driver<S> {
         // (it received one, or reads a step that did) redacts strictly.
         let redactor = result::view(&self.redactor, self.runner.program.facts(step).strict);
         let call = self.machine.step(step).map_or(1, |snapshot| snapshot.call);
-        let ctx = StepContext::new(&*self.run_id, &**step_id, attempt)
+        let mut ctx = StepContext::new(&*self.run_id, &**step_id, attempt)
             .with_call(call)
             .with_base_dir(self.base_dir.clone())
             .with_redactor(redactor);
+        if let Some(inbox) = &self.inbox {
+            ctx = ctx.with_inbox(Arc::clone(inbox));
+        }
         // Inside the run's span, which carries `run_id` and `workflow`:
         // each field once on every line the step logs.
         let span = tracing::info_span!("attempt", step = %step_id, attempt);
@@ -909,6 +951,9 @@ impl<S: EventSink> Driver<S> {
                     None => EventKind::AttemptTimedOut { step, attempt },
                 })
             }
+            Some(step_id) = next_wake(self.wakes.as_mut()), if self.wakes.is_some() => {
+                self.wake(&step_id)
+            }
             () = ring(self.alarm.as_mut()), if wake_at.is_some() => {
                 if signals.run_deadline.is_some_and(|deadline| deadline <= Instant::now()) {
                     signals.run_deadline = None;
@@ -919,6 +964,25 @@ impl<S: EventSink> Driver<S> {
                 Some(EventKind::TimerFired { timer })
             }
         }
+    }
+
+    /// A step's wait received an outside event: its pending timer fires
+    /// now; if its attempt is running, its next wait ends at once.
+    fn wake(&mut self, step_id: &str) -> Option<EventKind> {
+        let position = self.runner.ids.iter().position(|id| &**id == step_id)?;
+        let step = StepIndex(u32::try_from(position).ok()?);
+        if let Some(position) = self.timers.iter().position(|(timer, _)| timer.step == step) {
+            let (timer, _) = self.timers.swap_remove(position);
+            return Some(EventKind::TimerFired { timer });
+        }
+        let running = self
+            .machine
+            .step(step)
+            .is_some_and(|snapshot| snapshot.state == StepState::Running);
+        if running && !self.woken.contains(&step) {
+            self.woken.push(step);
+        }
+        None
     }
 
     fn report(&self, step: StepIndex, state: StepState, attempt: u32) {
@@ -974,6 +1038,15 @@ async fn join_next(
 ) -> Option<Result<AttemptEnd, tokio::task::JoinError>> {
     match attempts {
         Some(attempts) => attempts.join_next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next woken step; never without wakes (or once their sender is
+/// gone).
+async fn next_wake(wakes: Option<&mut Wakes>) -> Option<Arc<str>> {
+    match wakes {
+        Some(wakes) => wakes.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -26,12 +26,15 @@ use tracing::Instrument as _;
 use super::RunStatus;
 use super::driver::{DriveEnd, Launch, RunRequest, Runner, RunnerError};
 use super::event::{Event, EventKind};
+use super::inbox::{StoreInbox, WakeRouter};
 use super::journal::{Codec, Journal, Seal};
 use super::machine::Machine;
 use super::metrics;
 use super::result::RunResult;
 use super::secrets::Secrets;
-use super::store::{Definition, NewRun, Release, RunPhase, RunRecord, RunStore, StoreError};
+use super::store::{
+    Definition, Delivery, NewEvent, NewRun, Release, RunPhase, RunRecord, RunStore, StoreError,
+};
 use super::timeline::Timeline;
 use super::tracer::RunTracer;
 use crate::expr::ExprEngine;
@@ -69,6 +72,9 @@ pub struct ExecutorOptions {
     /// where they are (as a crash would stop them: they go on elsewhere,
     /// or after a restart, from their logs).
     pub stop_grace: Duration,
+    /// How long an outside event no run waits for yet is kept for the
+    /// first wait on its key.
+    pub keep_events: Duration,
 }
 
 impl Default for ExecutorOptions {
@@ -79,6 +85,7 @@ impl Default for ExecutorOptions {
             poll: Duration::from_secs(1),
             claim_batch: 256,
             stop_grace: Duration::from_secs(10),
+            keep_events: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -147,6 +154,10 @@ struct Inner {
     wake: Notify,
     /// Places the runs driven here in traces, once set.
     tracer: OnceLock<Arc<dyn RunTracer>>,
+    /// Where the steps of the runs driven here receive outside events.
+    inbox: Arc<dyn idflow_core::Inbox>,
+    /// The wakes of the runs driven here.
+    wakes: WakeRouter,
 }
 
 impl Executor {
@@ -160,7 +171,12 @@ impl Executor {
         owner: impl Into<String>,
         options: ExecutorOptions,
     ) -> Self {
+        let inbox: Arc<dyn idflow_core::Inbox> = Arc::new(StoreInbox {
+            store: Arc::clone(&store),
+        });
         let inner = Arc::new(Inner {
+            inbox,
+            wakes: WakeRouter::default(),
             store,
             registry,
             engine: Arc::new(ExprEngine::new()),
@@ -418,6 +434,38 @@ impl Executor {
         Ok(freed)
     }
 
+    /// Delivers an outside event under `key` (see [`idflow_core::inbox`]):
+    /// to the oldest wait for it, waking that run (at once when it is
+    /// driven here; a parked run is made due), or kept for
+    /// [`ExecutorOptions::keep_events`] for the first wait. A repeated
+    /// `idempotency_key` is ignored.
+    pub async fn deliver_event(
+        &self,
+        key: &str,
+        payload: &serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Delivery, ExecError> {
+        let received_at = OffsetDateTime::now_utc();
+        let delivery = self
+            .inner
+            .store
+            .deliver_event(NewEvent {
+                key: key.to_owned(),
+                payload: payload.to_string(),
+                idempotency_key: idempotency_key.map(str::to_owned),
+                received_at,
+                keep_until: received_at + self.inner.options.keep_events,
+            })
+            .await?;
+        if let Delivery::Delivered { run_id, step_id } = &delivery
+            && !self.inner.wakes.wake(run_id, step_id)
+        {
+            // Parked (now due) or driven elsewhere: a worker goes on.
+            self.inner.wake.notify_one();
+        }
+        Ok(delivery)
+    }
+
     /// Asks for a run to be cancelled. A run no live process holds is
     /// driven here to its end, its cleanup steps included.
     pub async fn cancel(&self, run_id: &str) -> Result<CancelOutcome, ExecError> {
@@ -576,6 +624,10 @@ impl Executor {
             .base_dir(&record.base_dir);
         let cancel_now = record.cancel_requested && !machine.cancel_requested();
         let (mut request, cancel) = self.watch(&record.id, self.traced(request), cancel_now);
+        // Events that came while it was parked: those steps poll at once.
+        for step_id in self.inner.store.take_wakes(&record.id).await? {
+            self.inner.wakes.wake(&record.id, &step_id);
+        }
         let journal = Journal::new(
             Arc::clone(&self.inner.store),
             self.codec(&runner, request.secret_values()),
@@ -701,8 +753,11 @@ impl Executor {
             token.cancel();
         }
         lock(&self.inner.active).insert(run_id.to_owned(), token.clone());
+        let wakes = self.inner.wakes.attach(run_id);
         (
-            request.cancel_on(token),
+            request
+                .cancel_on(token)
+                .inbox(Arc::clone(&self.inner.inbox), wakes),
             ActiveGuard {
                 inner: Arc::clone(&self.inner),
                 run_id: run_id.to_owned(),
@@ -773,6 +828,7 @@ struct ActiveGuard {
 impl Drop for ActiveGuard {
     fn drop(&mut self) {
         lock(&self.inner.active).remove(&self.run_id);
+        self.inner.wakes.detach(&self.run_id);
     }
 }
 

@@ -134,6 +134,9 @@ struct StepRun {
     finished_at: Option<Duration>,
     /// The wait after the next unsatisfied `until`.
     poll_interval: Duration,
+    /// How long the gate polls, when the step's input says
+    /// ([`PollGate::deadline`]); otherwise its policy's timeout.
+    poll_timeout: Option<Duration>,
     timer: Option<TimerId>,
     /// When the timer is due (since the run started), to schedule it again
     /// after a resume.
@@ -175,6 +178,7 @@ impl StepRun {
             started_at: None,
             finished_at: None,
             poll_interval: Duration::ZERO,
+            poll_timeout: None,
             timer: None,
             timer_due: Duration::ZERO,
             restart: false,
@@ -534,6 +538,12 @@ impl Machine {
             run.started_at = Some(now);
             if let Some(gate) = &plan.gate {
                 run.poll_interval = gate.poll.interval;
+                match gate_deadline(gate, &input) {
+                    Ok(timeout) => run.poll_timeout = timeout,
+                    Err(error) => {
+                        return self.finish_step(step, StepState::Failed, Some(error), actions);
+                    }
+                }
             }
         }
         run.attempts = attempt;
@@ -591,20 +601,24 @@ impl Machine {
     fn poll_again(&mut self, step: StepIndex, gate: &PollGate, actions: &mut Vec<Action>) {
         let now = self.state.now;
         let run = &mut self.state.steps[step.get()];
-        let deadline = run
-            .started_at
-            .unwrap_or(now)
-            .saturating_add(gate.poll.timeout);
+        let timeout = run.poll_timeout.unwrap_or(gate.poll.timeout);
+        let deadline = run.started_at.unwrap_or(now).saturating_add(timeout);
         if now >= deadline {
             let last = run.outputs.as_deref().cloned().unwrap_or_default();
-            let error = StepError::terminal(
-                "poll_timeout",
-                format!(
-                    "`until` was still false after {} attempts in {}",
-                    run.attempts,
-                    format_duration(gate.poll.timeout)
+            let error = match &gate.deadline {
+                Some(own) => StepError::terminal(
+                    own.code.clone(),
+                    format!("{} within {}", own.message, format_duration(timeout)),
                 ),
-            )
+                None => StepError::terminal(
+                    "poll_timeout",
+                    format!(
+                        "`until` was still false after {} attempts in {}",
+                        run.attempts,
+                        format_duration(timeout)
+                    ),
+                ),
+            }
             .with_details(serde_json::json!({
                 "outputs": last,
                 "attempts": run.attempts,
@@ -930,6 +944,32 @@ impl Machine {
             StepReads::All => (0..workflow.steps.len()).for_each(add),
         }
         base.steps_value(JinjaValue::from(steps))
+    }
+}
+
+/// The poll timeout a gate's input gives ([`PollGate::deadline`]):
+/// `Ok(None)` when the gate's policy decides.
+fn gate_deadline(gate: &PollGate, input: &serde_json::Value) -> Result<Option<Duration>, StepError> {
+    let Some(deadline) = &gate.deadline else {
+        return Ok(None);
+    };
+    match input.get(&deadline.input) {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) => idflow_core::parse_duration(text)
+            .map(Some)
+            .map_err(|error| {
+                StepError::terminal(
+                    "invalid_input",
+                    format!("`{}` is not a duration: {}", deadline.input, error.reason),
+                )
+            }),
+        Some(_) => Err(StepError::terminal(
+            "invalid_input",
+            format!(
+                "`{}` must be a duration such as `30s` or `24h`",
+                deadline.input
+            ),
+        )),
     }
 }
 

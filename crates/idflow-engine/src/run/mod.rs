@@ -25,6 +25,9 @@
 //! - [`durable`]: the [`Executor`]: durable runs started, resumed after a
 //!   crash, parked on timers, claimed by a worker loop, cancelled.
 //! - [`timeline`]: a run's attempts and waits for people ([`Timeline`]).
+//! - [`inbox`]: outside events for runs: the store's inbox of durable runs,
+//!   [`MemoryInbox`] for in-memory ones, and how a delivery wakes the step
+//!   that waits.
 //!
 //! ## Semantics
 //! - A step becomes ready when every step it `needs` has finished; ready
@@ -76,6 +79,7 @@ pub mod backoff;
 pub mod driver;
 pub mod durable;
 pub mod event;
+pub mod inbox;
 pub mod journal;
 pub mod machine;
 pub mod metrics;
@@ -91,7 +95,8 @@ pub mod tracer;
 pub(crate) mod testkit;
 
 pub use action::{Action, RunOutcome, RunStatus, StepState, WaitReason};
-pub use driver::{Discard, EventSink, RunRequest, Runner, RunnerError};
+pub use driver::{Discard, EventSink, RunRequest, Runner, RunnerError, Wakes};
+pub use inbox::MemoryInbox;
 pub use durable::{CancelOutcome, ExecError, Executor, ExecutorOptions, SecretSource};
 pub use event::{Event, EventKind, TimerId};
 pub use journal::{Codec, Journal, Seal};
@@ -102,8 +107,8 @@ pub use progress::{Progress, RunObserver};
 pub use result::{RunResult, StepResult};
 pub use secrets::Secrets;
 pub use store::{
-    Append, Definition, DueSummary, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore,
-    StoreError,
+    Append, BoundEvent, Definition, Delivery, DueSummary, NewEvent, NewRun, Release, RunFilter,
+    RunPhase, RunRecord, RunStore, StoreError,
 };
 pub use timeline::{EntryError, EntryKind, Timeline, TimelineEntry};
 pub use tracer::RunTracer;

@@ -235,6 +235,47 @@ pub struct DueSummary {
     pub oldest: Option<OffsetDateTime>,
 }
 
+/// An outside event to deliver ([`RunStore::deliver_event`]).
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The key waits name.
+    pub key: String,
+    /// What was sent (JSON text).
+    pub payload: String,
+    /// The sender's key for this event: a repeat is ignored.
+    pub idempotency_key: Option<String>,
+    /// When it arrived.
+    pub received_at: OffsetDateTime,
+    /// Until when it is kept for a wait that is not there yet.
+    pub keep_until: OffsetDateTime,
+}
+
+/// What became of a delivered event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Bound to the oldest wait for its key: that step of that run has it
+    /// (the run is woken).
+    Delivered {
+        /// The run.
+        run_id: String,
+        /// The waiting step's id.
+        step_id: String,
+    },
+    /// No run waits for its key yet: kept for the first wait.
+    Kept,
+    /// An event with the same idempotency key came before: ignored.
+    Duplicate,
+}
+
+/// An event bound to a wait, as a step receives it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundEvent {
+    /// What was sent (JSON text).
+    pub payload: String,
+    /// When it arrived.
+    pub received_at: OffsetDateTime,
+}
+
 /// Which runs to list.
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
@@ -377,6 +418,29 @@ pub trait RunStore: Send + Sync + 'static {
     /// The runs that could be claimed at `now` ([`RunStore::claim_due`]
     /// would take them), counted, with the oldest one's due time.
     async fn due_summary(&self, now: OffsetDateTime) -> Result<DueSummary, StoreError>;
+
+    /// Delivers an outside event: binds it to the oldest wait for its key
+    /// of an unfinished run and wakes that run (due now when parked; a
+    /// parked-while-held run is due as soon as its holder parks it), or
+    /// keeps it for the first wait, unless its idempotency key was seen.
+    async fn deliver_event(&self, event: NewEvent) -> Result<Delivery, StoreError>;
+
+    /// The event bound to the wait of `step_id` in `run_id` for `key`:
+    /// registers the wait on the first call and binds to it the oldest kept
+    /// event with that key (not expired at `now`) if there is one; later
+    /// calls answer the same event. `None`: nothing yet.
+    async fn receive_event(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<BoundEvent>, StoreError>;
+
+    /// The steps of a run whose waits received an event since the last
+    /// call (they poll again at once when the run goes on), forgotten once
+    /// read.
+    async fn take_wakes(&self, run_id: &str) -> Result<Vec<String>, StoreError>;
 
     /// Deletes runs finished before `before` (their logs too), and the
     /// definitions no run uses any more. Returns how many runs went.

@@ -183,5 +183,6 @@ pub(crate) fn gate(
             max_interval: max,
             timeout,
         },
+        deadline: None,
     }
 }

@@ -434,7 +434,11 @@ impl<'a> Checker<'a> {
             }
             None => defaults,
         };
-        Some(PollGate { until, poll })
+        Some(PollGate {
+            until,
+            poll,
+            deadline: metadata.and_then(|m| m.gate_deadline.clone()),
+        })
     }
 
     fn warn_unused(
