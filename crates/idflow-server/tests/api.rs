@@ -458,6 +458,7 @@ async fn workflows_are_listed_valid_or_not_with_their_diagnostics() {
     assert_eq!(
         names,
         [
+            ("awaiting", true),
             ("broken", false),
             ("hello", true),
             ("napping", true),
@@ -465,7 +466,7 @@ async fn workflows_are_listed_valid_or_not_with_their_diagnostics() {
             ("with-file", true)
         ]
     );
-    let broken = &body["workflows"][0];
+    let broken = &body["workflows"][1];
     assert_eq!(broken["diagnostics"][0]["code"], "IDF0008", "{broken}");
     assert_eq!(broken["diagnostics"][0]["line"], 4);
 

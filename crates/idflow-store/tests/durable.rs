@@ -157,6 +157,7 @@ fn quick() -> ExecutorOptions {
         poll: Duration::from_millis(50),
         claim_batch: 64,
         stop_grace: Duration::from_secs(5),
+        ..ExecutorOptions::default()
     }
 }
 

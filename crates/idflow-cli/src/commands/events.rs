@@ -63,7 +63,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                 .await;
         }
         let data_dir = data.resolve()?;
-        let executor = data::executor(&data_dir, crate::registry::build()?).await?;
+        let executor = data::executor(&data_dir, idflow_cli::registry::build()?).await?;
         let delivery = executor
             .deliver_event(key, &payload, idempotency_key.as_deref())
             .await?;

@@ -159,7 +159,7 @@ async fn nobody_sends_the_event_the_step_fails_with_event_timeout_at_its_own_dea
     let error = paid.error.as_ref().unwrap();
     assert_eq!(error.code, "event_timeout");
     assert!(!error.is_retryable());
-    assert_eq!(error.message, "no event arrived within 1m30s");
+    assert_eq!(error.message, "no event arrived within 90s");
     assert_eq!(result.outputs["outcome"], json!("expired"));
 }
 
