@@ -819,7 +819,11 @@ async fn an_event_wakes_the_parked_run_that_waits_for_it_and_is_delivered_once()
     assert_eq!(end["outputs"]["amount"], 5, "{end}");
 
     // Keys no step could name are refused, with the error shape.
-    for body in [json!({"key": ""}), json!({"key": "a\u{0}b"}), json!({"payload": 1})] {
+    for body in [
+        json!({"key": ""}),
+        json!({"key": "a\u{0}b"}),
+        json!({"payload": 1}),
+    ] {
         let (status, _, answer) = server.call(server.post("/api/v1/events", &body)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         assert!(answer["error"]["message"].is_string(), "{answer}");
