@@ -226,6 +226,9 @@ pub struct StepSnapshot<'a> {
 struct StepValue<'a> {
     status: StepState,
     outputs: &'a Outputs,
+    /// The code of the error that failed it (`event_timeout`, `http_status`),
+    /// `null` unless it failed: a code is the step type's word, never data.
+    error_code: Option<&'a str>,
 }
 
 impl Machine {
@@ -843,6 +846,11 @@ impl Machine {
             let value = StepValue {
                 status: state,
                 outputs: run.outputs.as_deref().unwrap_or(&empty),
+                error_code: run
+                    .error
+                    .as_deref()
+                    .filter(|_| state == StepState::Failed)
+                    .map(|error| error.code.as_str()),
             };
             run.view = Some(JinjaValue::from(Serde(&value)));
         }

@@ -510,7 +510,7 @@ impl<'a> RefChecker<'a> {
             }
         }
         match parts.get(2) {
-            None | Some(&"status") => {}
+            None | Some(&"status" | &"error_code") => {}
             Some(&"outputs") => {
                 if let (Some(output), Some(metadata)) = (parts.get(3), self.metadata[target])
                     && !metadata.has_output(output)
@@ -540,7 +540,7 @@ impl<'a> RefChecker<'a> {
                         format!("`steps.{name}` has no `{other}`"),
                     )
                     .help(format!(
-                        "a step has `steps.{name}.outputs.<name>` and `steps.{name}.status`"
+                        "a step has `steps.{name}.outputs.<name>`, `steps.{name}.status` and `steps.{name}.error_code`"
                     )),
                 );
             }

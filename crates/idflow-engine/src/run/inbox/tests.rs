@@ -46,6 +46,7 @@ steps:
 outputs:
   amount: ${{ steps.paid.outputs.payload.amount }}
   outcome: ${{ steps.expired.outputs.outcome }}
+  why: ${{ steps.paid.error_code }}
 ";
 
 /// Starts a run of `runner` on `inbox` as `run_id`, in a task.
@@ -86,6 +87,7 @@ async fn an_event_sent_while_the_step_waits_wakes_it_at_once() {
     assert_eq!(begun.elapsed(), Duration::from_mins(10));
     assert_eq!(result.status, RunStatus::Succeeded);
     assert_eq!(result.outputs["amount"], json!(12));
+    assert_eq!(result.outputs["why"], Value::Null);
     assert_eq!(result.steps["paid"].attempts, 2);
     assert_eq!(result.steps["expired"].status, StepState::Skipped);
 }
@@ -168,6 +170,7 @@ async fn nobody_sends_the_event_the_step_fails_with_event_timeout_at_its_own_dea
     assert!(!error.is_retryable());
     assert_eq!(error.message, "no event arrived within 90s");
     assert_eq!(result.outputs["outcome"], json!("expired"));
+    assert_eq!(result.outputs["why"], json!("event_timeout"));
 }
 
 #[tokio::test(start_paused = true)]
