@@ -5,6 +5,8 @@
 //! - `upload`: `face.upload_photo`.
 //! - `token`: `face.issue_token`.
 //! - `validation`: `face.create_validation` and `face.await_validation`.
+//! - `verification`: `face.await_verification` (the person's verification
+//!   in the browser, woken by the provider's webhook).
 //!
 //! Every step decodes its `with`, checks what the schema cannot, takes the
 //! client from the [`FaceConnection`](crate::FaceConnection) (adding the API
@@ -18,6 +20,7 @@ pub mod enrollment;
 pub mod token;
 pub mod upload;
 pub mod validation;
+pub mod verification;
 
 use std::time::Duration;
 

@@ -1,6 +1,8 @@
 //! The step types against a wiremock provider: inputs checked before any
-//! request, the Idempotency-Key across attempts, ambiguous failures, and
-//! credentials kept out of everything a person sees.
+//! request, the Idempotency-Key across attempts, ambiguous failures,
+//! credentials kept out of everything a person sees, and the verification
+//! wait woken by an event from a run's inbox (an inbox holding one event,
+//! [`OneEvent`]).
 
 use std::sync::Arc;
 
@@ -49,6 +51,7 @@ fn every_step_type_is_registered_and_documents_its_inputs() {
         [
             "face.await_enrollment",
             "face.await_validation",
+            "face.await_verification",
             "face.create_enrollment",
             "face.create_validation",
             "face.get_enrollment",
@@ -472,4 +475,204 @@ async fn provider_messages_are_redacted_in_step_errors() {
         shown.contains("the API key [redacted] is not valid"),
         "{shown}"
     );
+}
+
+/// A run's inbox holding at most one event, for any key: records every
+/// wait that asks, and answers the event once it is sent.
+#[derive(Default)]
+struct OneEvent {
+    event: std::sync::Mutex<Option<idflow_core::ReceivedEvent>>,
+    waits: std::sync::Mutex<Vec<(String, String, String)>>,
+}
+
+impl OneEvent {
+    fn send(&self, payload: serde_json::Value) {
+        *self.event.lock().unwrap() = Some(idflow_core::ReceivedEvent {
+            payload,
+            received_at: "2026-12-01T20:00:00Z".to_owned(),
+        });
+    }
+}
+
+#[async_trait::async_trait]
+impl idflow_core::Inbox for OneEvent {
+    async fn receive(
+        &self,
+        wait: idflow_core::WaitFor<'_>,
+    ) -> Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError> {
+        self.waits.lock().unwrap().push((
+            wait.run_id.to_owned(),
+            wait.step_id.to_owned(),
+            wait.key.to_owned(),
+        ));
+        Ok(self.event.lock().unwrap().clone())
+    }
+}
+
+/// A process as the embedded provider shows it.
+fn process(status: &str, declined_reason: Option<&str>, score: f64) -> serde_json::Value {
+    let mut validation = json!({
+        "validation_id": "VLD1", "type": "face-recognition", "validation_status": status,
+        "threshold": 0.65,
+        "details": {"face_recognition_validations": {"similarity_status": status, "confidence_score": score}},
+    });
+    if let Some(reason) = declined_reason {
+        validation["declined_reason"] = reason.into();
+    }
+    json!({
+        "process_id": "IDP1", "account_id": "ACC1", "status": status,
+        "creation_date": "2026-12-01T19:59:58Z", "validations": [validation],
+    })
+}
+
+#[test]
+fn await_verification_waits_24_hours_by_its_timeout_input_and_polls_slowly() {
+    let registry = registry(FaceConnection::unconfigured());
+    let metadata = registry.metadata("face.await_verification").unwrap();
+    assert_eq!(
+        metadata.default_until.as_deref(),
+        Some("outputs.status != 'pending'")
+    );
+    let poll = metadata.default_poll.unwrap();
+    assert_eq!(poll.interval, std::time::Duration::from_secs(30));
+    assert_eq!(poll.max_interval, std::time::Duration::from_mins(5));
+    assert_eq!(poll.timeout, std::time::Duration::from_hours(24));
+    let deadline = metadata.gate_deadline.as_ref().unwrap();
+    assert_eq!(
+        (deadline.input.as_str(), deadline.code.as_str()),
+        ("timeout", "verification_timeout")
+    );
+    assert!(metadata.input_schema["properties"]["timeout"].is_object());
+    assert!(metadata.repeatable);
+}
+
+#[tokio::test]
+async fn await_verification_waits_for_the_accounts_event_then_reads_the_process() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/processes/IDP1/result"))
+        .and(wiremock::matchers::header(API_KEY_HEADER, KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(process("success", None, 0.9731)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let registry = connected(&server);
+    let wait = step(&registry, "face.await_verification");
+    let inbox = Arc::new(OneEvent::default());
+    let ctx = |attempt| {
+        StepContext::new("run-1", "verified", attempt)
+            .with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>)
+    };
+    let with = json!({"account_id": "ACC1", "timeout": "2h"});
+
+    // Nobody came yet: pending, and the provider is not asked.
+    let outputs = wait.run(&ctx(1), with.clone()).await.unwrap();
+    assert_eq!(
+        serde_json::Value::Object(outputs.into_iter().collect()),
+        json!({"status": "pending", "reason": null, "process_id": null, "confidence_score": null})
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // The webhook came: its process is read from the provider.
+    inbox.send(json!({"event": "process.succeeded", "process_id": "IDP1", "status": "success"}));
+    let outputs = wait.run(&ctx(2), with).await.unwrap();
+    assert_eq!(outputs["status"], "success");
+    assert_eq!(outputs["process_id"], "IDP1");
+    assert_eq!(outputs["confidence_score"], 0.9731);
+    assert_eq!(outputs["reason"], serde_json::Value::Null);
+    assert_eq!(
+        *inbox.waits.lock().unwrap(),
+        [
+            (
+                "run-1".into(),
+                "verified".into(),
+                "truora:account:ACC1:process".into()
+            ),
+            (
+                "run-1".into(),
+                "verified".into(),
+                "truora:account:ACC1:process".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn await_verification_of_a_known_process_reads_it_with_or_without_an_inbox() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/processes/IDP1/result"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(process(
+            "failure",
+            Some("similarity_threshold_not_passed"),
+            0.12,
+        )))
+        .mount(&server)
+        .await;
+    let registry = connected(&server);
+    let wait = step(&registry, "face.await_verification");
+    let with = json!({"account_id": "ACC1", "process_id": " IDP1 "});
+    let outputs = wait
+        .run(&ctx(1, &Redactor::new()), with.clone())
+        .await
+        .unwrap();
+    assert_eq!(outputs["status"], "failure");
+    assert_eq!(outputs["reason"], "similarity_threshold_not_passed");
+    assert_eq!(outputs["confidence_score"], 0.12);
+
+    // With an inbox, the wait is on the process's own key.
+    let inbox = Arc::new(OneEvent::default());
+    let outputs = wait
+        .run(
+            &ctx(1, &Redactor::new()).with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>),
+            with,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outputs["status"], "failure");
+    assert_eq!(inbox.waits.lock().unwrap()[0].2, "truora:process:IDP1");
+}
+
+#[tokio::test]
+async fn await_verification_says_what_it_lacks_and_refuses_an_event_without_a_process() {
+    let server = MockServer::start().await;
+    let registry = connected(&server);
+    let wait = step(&registry, "face.await_verification");
+    let redactor = Redactor::new();
+
+    let error = wait
+        .run(
+            &ctx(1, &redactor),
+            json!({"account_id": " ", "process_id": ""}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "invalid_input");
+    assert!(error.message.contains("`account_id`"), "{}", error.message);
+
+    let error = wait
+        .run(&ctx(1, &redactor), json!({"account_id": "ACC1"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "no_inbox");
+    assert!(!error.is_retryable());
+    assert!(error.message.contains("process_id"), "{}", error.message);
+
+    let inbox = Arc::new(OneEvent::default());
+    inbox.send(json!({"status": "success"}));
+    let error = wait
+        .run(
+            &ctx(1, &redactor).with_inbox(inbox as Arc<dyn idflow_core::Inbox>),
+            json!({"account_id": "ACC1"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "invalid_event");
+    assert!(!error.is_retryable());
+    assert!(
+        error.message.contains("truora:account:ACC1:process"),
+        "{}",
+        error.message
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
 }
