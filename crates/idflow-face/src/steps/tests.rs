@@ -103,9 +103,10 @@ fn the_await_steps_have_default_gates_and_get_enrollment_has_none() {
         Some("outputs.status != 'pending'")
     );
     let poll = enrollment.default_poll.unwrap();
-    assert_eq!(poll.interval, std::time::Duration::from_secs(1));
+    // Polling is the fallback of the webhook's wake-up: slow.
+    assert_eq!(poll.interval, std::time::Duration::from_secs(5));
     assert!((poll.backoff_factor - 2.0).abs() < f64::EPSILON);
-    assert_eq!(poll.max_interval, std::time::Duration::from_secs(10));
+    assert_eq!(poll.max_interval, std::time::Duration::from_secs(30));
     assert_eq!(poll.timeout, std::time::Duration::from_mins(10));
     let validation = registry.metadata("face.await_validation").unwrap();
     assert_eq!(
@@ -472,4 +473,104 @@ async fn provider_messages_are_redacted_in_step_errors() {
         shown.contains("the API key [redacted] is not valid"),
         "{shown}"
     );
+}
+
+/// An inbox that records the waits asked for, answering `answer`.
+struct RecordingInbox {
+    waits: std::sync::Mutex<Vec<(String, String, String)>>,
+    answer: Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError>,
+}
+
+#[async_trait::async_trait]
+impl idflow_core::Inbox for RecordingInbox {
+    async fn receive(
+        &self,
+        wait: idflow_core::WaitFor<'_>,
+    ) -> Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError> {
+        self.waits.lock().unwrap().push((
+            wait.run_id.to_owned(),
+            wait.step_id.to_owned(),
+            wait.key.to_owned(),
+        ));
+        self.answer.clone()
+    }
+}
+
+fn recording(
+    answer: Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError>,
+) -> Arc<RecordingInbox> {
+    Arc::new(RecordingInbox {
+        waits: std::sync::Mutex::new(Vec::new()),
+        answer,
+    })
+}
+
+/// The gates register their wait for the provider's webhook (under the
+/// documented keys) on every attempt before reading the status; a plain
+/// read does not; an inbox that fails costs only the wake-up.
+#[tokio::test]
+async fn the_gates_wait_for_their_webhook_and_still_read_the_status() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/enrollments/ENR1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "enrollment_id": "ENR1", "account_id": "ACC1", "status": "success",
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/validations/VLD1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "validation_id": "VLD1", "validation_status": "pending",
+        })))
+        .mount(&server)
+        .await;
+    let registry = connected(&server);
+    let redactor = Redactor::new();
+    let inbox = recording(Ok(None));
+    let with_inbox = |attempt| {
+        ctx(attempt, &redactor).with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>)
+    };
+    for attempt in [1, 2] {
+        let read = step(&registry, "face.await_enrollment")
+            .run(&with_inbox(attempt), json!({"enrollment_id": " ENR1 "}))
+            .await
+            .unwrap();
+        assert_eq!(read["status"], "success");
+    }
+    step(&registry, "face.get_enrollment")
+        .run(&with_inbox(1), json!({"enrollment_id": "ENR1"}))
+        .await
+        .unwrap();
+    let read = step(&registry, "face.await_validation")
+        .run(&with_inbox(1), json!({"validation_id": "VLD1"}))
+        .await
+        .unwrap();
+    assert_eq!(read["validation_status"], "pending");
+    let wait = |key: &str| ("run-1".to_owned(), "enroll".to_owned(), key.to_owned());
+    assert_eq!(
+        *inbox.waits.lock().unwrap(),
+        [
+            wait("truora:enrollment:ENR1"),
+            wait("truora:enrollment:ENR1"),
+            wait("truora:validation:VLD1"),
+        ]
+    );
+
+    // Without an inbox the gate just polls; a failing inbox changes nothing.
+    let failing = recording(Err(idflow_core::StepError::retryable(
+        "inbox",
+        "store down",
+    )));
+    for ctx in [
+        ctx(1, &redactor),
+        ctx(1, &redactor).with_inbox(Arc::clone(&failing) as Arc<dyn idflow_core::Inbox>),
+    ] {
+        let read = step(&registry, "face.await_enrollment")
+            .run(&ctx, json!({"enrollment_id": "ENR1"}))
+            .await
+            .unwrap();
+        assert_eq!(read["status"], "success");
+    }
+    assert_eq!(failing.waits.lock().unwrap().len(), 1);
 }
