@@ -18,6 +18,9 @@
 //!   ambiguous).
 //! - [`photo`]: reading photos from disk and typing them by their bytes.
 //! - [`steps`]: the step types, one module per part of the process.
+//! - [`webhooks`]: the provider's signed webhooks, checked, and the event
+//!   keys they are delivered under (the status gates wait for those keys,
+//!   polling only as a fallback).
 //! - [`register`]: adds every step type to a [`StepRegistry`].
 //!
 //! ## Use
@@ -47,6 +50,7 @@ pub mod connection;
 pub mod photo;
 pub mod settings;
 pub mod steps;
+pub mod webhooks;
 
 use idflow_core::{RegistryError, StepRegistry};
 

@@ -1,8 +1,7 @@
 //! The step types against a wiremock provider: inputs checked before any
 //! request, the Idempotency-Key across attempts, ambiguous failures,
-//! credentials kept out of everything a person sees, and the verification
-//! wait woken by an event from a run's inbox (an inbox holding one event,
-//! [`OneEvent`]).
+//! credentials kept out of everything a person sees, and the waits for the
+//! provider's webhooks in a run's inbox ([`RecordingInbox`]).
 
 use std::sync::Arc;
 
@@ -106,9 +105,10 @@ fn the_await_steps_have_default_gates_and_get_enrollment_has_none() {
         Some("outputs.status != 'pending'")
     );
     let poll = enrollment.default_poll.unwrap();
-    assert_eq!(poll.interval, std::time::Duration::from_secs(1));
+    // Polling is the fallback of the webhook's wake-up: slow.
+    assert_eq!(poll.interval, std::time::Duration::from_secs(5));
     assert!((poll.backoff_factor - 2.0).abs() < f64::EPSILON);
-    assert_eq!(poll.max_interval, std::time::Duration::from_secs(10));
+    assert_eq!(poll.max_interval, std::time::Duration::from_secs(30));
     assert_eq!(poll.timeout, std::time::Duration::from_mins(10));
     let validation = registry.metadata("face.await_validation").unwrap();
     assert_eq!(
@@ -477,25 +477,25 @@ async fn provider_messages_are_redacted_in_step_errors() {
     );
 }
 
-/// A run's inbox holding at most one event, for any key: records every
-/// wait that asks, and answers the event once it is sent.
-#[derive(Default)]
-struct OneEvent {
-    event: std::sync::Mutex<Option<idflow_core::ReceivedEvent>>,
+/// An inbox that records the waits asked for, answering `answer` (which
+/// [`RecordingInbox::send`] changes to an event).
+struct RecordingInbox {
     waits: std::sync::Mutex<Vec<(String, String, String)>>,
+    answer: std::sync::Mutex<Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError>>,
 }
 
-impl OneEvent {
+impl RecordingInbox {
+    /// From now on, answers an event with `payload`.
     fn send(&self, payload: serde_json::Value) {
-        *self.event.lock().unwrap() = Some(idflow_core::ReceivedEvent {
+        *self.answer.lock().unwrap() = Ok(Some(idflow_core::ReceivedEvent {
             payload,
             received_at: "2026-12-01T20:00:00Z".to_owned(),
-        });
+        }));
     }
 }
 
 #[async_trait::async_trait]
-impl idflow_core::Inbox for OneEvent {
+impl idflow_core::Inbox for RecordingInbox {
     async fn receive(
         &self,
         wait: idflow_core::WaitFor<'_>,
@@ -505,8 +505,87 @@ impl idflow_core::Inbox for OneEvent {
             wait.step_id.to_owned(),
             wait.key.to_owned(),
         ));
-        Ok(self.event.lock().unwrap().clone())
+        self.answer.lock().unwrap().clone()
     }
+}
+
+fn recording(
+    answer: Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError>,
+) -> Arc<RecordingInbox> {
+    Arc::new(RecordingInbox {
+        waits: std::sync::Mutex::new(Vec::new()),
+        answer: std::sync::Mutex::new(answer),
+    })
+}
+
+/// The gates register their wait for the provider's webhook (under the
+/// documented keys) on every attempt before reading the status; a plain
+/// read does not; an inbox that fails costs only the wake-up.
+#[tokio::test]
+async fn the_gates_wait_for_their_webhook_and_still_read_the_status() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/enrollments/ENR1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "enrollment_id": "ENR1", "account_id": "ACC1", "status": "success",
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/validations/VLD1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "validation_id": "VLD1", "validation_status": "pending",
+        })))
+        .mount(&server)
+        .await;
+    let registry = connected(&server);
+    let redactor = Redactor::new();
+    let inbox = recording(Ok(None));
+    let with_inbox = |attempt| {
+        ctx(attempt, &redactor).with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>)
+    };
+    for attempt in [1, 2] {
+        let read = step(&registry, "face.await_enrollment")
+            .run(&with_inbox(attempt), json!({"enrollment_id": " ENR1 "}))
+            .await
+            .unwrap();
+        assert_eq!(read["status"], "success");
+    }
+    step(&registry, "face.get_enrollment")
+        .run(&with_inbox(1), json!({"enrollment_id": "ENR1"}))
+        .await
+        .unwrap();
+    let read = step(&registry, "face.await_validation")
+        .run(&with_inbox(1), json!({"validation_id": "VLD1"}))
+        .await
+        .unwrap();
+    assert_eq!(read["validation_status"], "pending");
+    let wait = |key: &str| ("run-1".to_owned(), "enroll".to_owned(), key.to_owned());
+    assert_eq!(
+        *inbox.waits.lock().unwrap(),
+        [
+            wait("truora:enrollment:ENR1"),
+            wait("truora:enrollment:ENR1"),
+            wait("truora:validation:VLD1"),
+        ]
+    );
+
+    // Without an inbox the gate just polls; a failing inbox changes nothing.
+    let failing = recording(Err(idflow_core::StepError::retryable(
+        "inbox",
+        "store down",
+    )));
+    for ctx in [
+        ctx(1, &redactor),
+        ctx(1, &redactor).with_inbox(Arc::clone(&failing) as Arc<dyn idflow_core::Inbox>),
+    ] {
+        let read = step(&registry, "face.await_enrollment")
+            .run(&ctx, json!({"enrollment_id": "ENR1"}))
+            .await
+            .unwrap();
+        assert_eq!(read["status"], "success");
+    }
+    assert_eq!(failing.waits.lock().unwrap().len(), 1);
 }
 
 /// A process as the embedded provider shows it.
@@ -534,8 +613,8 @@ fn await_verification_waits_24_hours_by_its_timeout_input_and_polls_slowly() {
         Some("outputs.status != 'pending'")
     );
     let poll = metadata.default_poll.unwrap();
-    assert_eq!(poll.interval, std::time::Duration::from_secs(30));
-    assert_eq!(poll.max_interval, std::time::Duration::from_mins(5));
+    assert_eq!(poll.interval, std::time::Duration::from_mins(1));
+    assert_eq!(poll.max_interval, std::time::Duration::from_mins(10));
     assert_eq!(poll.timeout, std::time::Duration::from_hours(24));
     let deadline = metadata.gate_deadline.as_ref().unwrap();
     assert_eq!(
@@ -558,7 +637,7 @@ async fn await_verification_waits_for_the_accounts_event_then_reads_the_process(
         .await;
     let registry = connected(&server);
     let wait = step(&registry, "face.await_verification");
-    let inbox = Arc::new(OneEvent::default());
+    let inbox = recording(Ok(None));
     let ctx = |attempt| {
         StepContext::new("run-1", "verified", attempt)
             .with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>)
@@ -621,7 +700,7 @@ async fn await_verification_of_a_known_process_reads_it_with_or_without_an_inbox
     assert_eq!(outputs["confidence_score"], 0.12);
 
     // With an inbox, the wait is on the process's own key.
-    let inbox = Arc::new(OneEvent::default());
+    let inbox = recording(Ok(None));
     let outputs = wait
         .run(
             &ctx(1, &Redactor::new()).with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>),
@@ -658,7 +737,7 @@ async fn await_verification_says_what_it_lacks_and_refuses_an_event_without_a_pr
     assert!(!error.is_retryable());
     assert!(error.message.contains("process_id"), "{}", error.message);
 
-    let inbox = Arc::new(OneEvent::default());
+    let inbox = recording(Ok(None));
     inbox.send(json!({"status": "success"}));
     let error = wait
         .run(

@@ -5,8 +5,8 @@
 //! Each attempt:
 //!
 //! 1. when the run can receive outside events, asks its inbox for the
-//!    event under [`process_event_key`] (the process is known) or
-//!    [`account_event_key`] (only the account is: its next process); the
+//!    event under [`keys::process`] (the process is known) or
+//!    [`keys::account_process`] (only the account is: its next process); the
 //!    first attempt registers the wait, and the event wakes the step at
 //!    once. The idflow server turns the provider's signed process webhooks
 //!    into these events; anyone with an API token may send one too
@@ -31,28 +31,18 @@ use idflow_core::{
 
 use super::{optional_text, outputs, provider_failure, text_or_null};
 use crate::connection::FaceConnection;
+use crate::webhooks::keys;
 
 /// The step type's name.
 const NAME: &str = "face.await_verification";
 
-/// The event key of a process's outcome: `truora:process:<process_id>`.
-pub fn process_event_key(process_id: &str) -> String {
-    format!("truora:process:{process_id}")
-}
-
-/// The event key of the outcome of an account's processes:
-/// `truora:account:<account_id>:process`.
-pub fn account_event_key(account_id: &str) -> String {
-    format!("truora:account:{account_id}:process")
-}
-
-/// The gate: the event wakes the step, so polls are a slow fallback (30 s,
-/// doubling up to 5 minutes); the deadline is the input `timeout`, 24 h
+/// The gate: the event wakes the step, so polls are a slow fallback (1
+/// minute, doubling up to 10); the deadline is the input `timeout`, 24 h
 /// when it is not given.
 pub const VERIFICATION_POLL: PollDefaults = PollDefaults {
-    interval: Duration::from_secs(30),
+    interval: Duration::from_mins(1),
     backoff_factor: 2.0,
-    max_interval: Duration::from_mins(5),
+    max_interval: Duration::from_mins(10),
     timeout: Duration::from_hours(24),
 };
 
@@ -93,8 +83,8 @@ impl AwaitVerificationStep {
                 NAME,
                 "Waits for the person's verification in the browser (the web process the \
                  verification page creates): wakes on the provider's webhook, reads the process \
-                 (GET /v1/processes/{id}/result), and polls only as a fallback (30s, doubling to \
-                 5m). Fails with `verification_timeout` after `timeout` (default 24h).",
+                 (GET /v1/processes/{id}/result), and polls only as a fallback (1m, doubling to \
+                 10m). Fails with `verification_timeout` after `timeout` (default 24h).",
             )
             .with_default_gate("outputs.status != 'pending'", VERIFICATION_POLL)
             .with_gate_deadline(GateDeadline {
@@ -151,8 +141,8 @@ impl Target {
 
     fn event_key(&self) -> String {
         match self {
-            Self::Process(process_id) => process_event_key(process_id),
-            Self::Account(account_id) => account_event_key(account_id),
+            Self::Process(process_id) => keys::process(process_id),
+            Self::Account(account_id) => keys::account_process(account_id),
         }
     }
 }
