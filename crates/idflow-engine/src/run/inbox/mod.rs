@@ -43,9 +43,16 @@ impl WakeRouter {
     /// Wakes `step_id` of `run_id` if the run is driven here; `false`
     /// otherwise.
     pub(crate) fn wake(&self, run_id: &str, step_id: &str) -> bool {
-        lock(&self.runs)
-            .get(run_id)
-            .is_some_and(|sender| sender.send(Arc::from(step_id)).is_ok())
+        let mut runs = lock(&self.runs);
+        let Some(sender) = runs.get(run_id) else {
+            return false;
+        };
+        if sender.send(Arc::from(step_id)).is_ok() {
+            return true;
+        }
+        // The run ended (its driver dropped its wakes): forget it.
+        runs.remove(run_id);
+        false
     }
 }
 
