@@ -46,6 +46,8 @@ enum Command {
     Serve(commands::serve::Args),
     /// Make, list and revoke the server's API tokens.
     Token(commands::token::Args),
+    /// Send outside events to the run steps that wait for them.
+    Events(commands::events::Args),
     /// Administer the embedded identity provider's data (clients).
     Provider(commands::provider::Args),
     /// List, show, resume, cancel and prune the runs kept in the data directory.
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Steps(args) => commands::steps::run(&args),
         Command::Serve(args) => commands::serve::run(&args),
         Command::Token(args) => commands::token::run(&args),
+        Command::Events(args) => commands::events::run(&args),
         Command::Provider(args) => commands::provider::run(&args),
         Command::Runs(args) => commands::runs::run(&args),
         Command::Completions(args) => commands::shell::completions(&args, Cli::command()),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use idflow_engine::run::{
-    Append, Definition, DueSummary, NewRun, Release, RunFilter, RunRecord, RunStore, StoreError,
+    Append, BoundEvent, Definition, Delivery, DueSummary, NewEvent, NewRun, Release, RunFilter,
+    RunRecord, RunStore, StoreError,
 };
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
@@ -189,5 +190,31 @@ impl RunStore for WatchedStore {
 
     async fn prune(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         self.inner.prune(before).await
+    }
+
+    async fn deliver_event(&self, event: NewEvent) -> Result<Delivery, StoreError> {
+        let delivery = self.inner.deliver_event(event).await?;
+        if let Delivery::Delivered { run_id, .. } = &delivery {
+            self.changes.changed(run_id);
+        }
+        Ok(delivery)
+    }
+
+    async fn receive_event(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<BoundEvent>, StoreError> {
+        self.inner.receive_event(run_id, step_id, key, now).await
+    }
+
+    async fn take_wakes(&self, run_id: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.take_wakes(run_id).await
+    }
+
+    async fn woken_runs(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.woken_runs(owner).await
     }
 }

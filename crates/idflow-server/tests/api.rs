@@ -55,6 +55,18 @@ steps:
     with: {message: tidied}
 ";
 
+const AWAITING: &str = r"
+name: awaiting
+inputs:
+  order: {type: string}
+steps:
+  paid:
+    uses: core.await_event
+    with: {key: 'order:${{ inputs.order }}:paid', timeout: 1h}
+outputs:
+  amount: ${{ steps.paid.outputs.payload.amount }}
+";
+
 const WITH_FILE: &str = r"
 name: with-file
 inputs:
@@ -97,6 +109,7 @@ async fn server() -> Server {
     for (name, text) in [
         ("hello.yaml", HELLO),
         ("napping.yaml", NAPPING),
+        ("awaiting.yaml", AWAITING),
         ("with-file.yaml", WITH_FILE),
         ("secretive.yaml", SECRETIVE),
         (
@@ -445,6 +458,7 @@ async fn workflows_are_listed_valid_or_not_with_their_diagnostics() {
     assert_eq!(
         names,
         [
+            ("awaiting", true),
             ("broken", false),
             ("hello", true),
             ("napping", true),
@@ -452,7 +466,7 @@ async fn workflows_are_listed_valid_or_not_with_their_diagnostics() {
             ("with-file", true)
         ]
     );
-    let broken = &body["workflows"][0];
+    let broken = &body["workflows"][1];
     assert_eq!(broken["diagnostics"][0]["code"], "IDF0008", "{broken}");
     assert_eq!(broken["diagnostics"][0]["line"], 4);
 
@@ -758,6 +772,58 @@ async fn a_waiting_run_is_cancelled_with_its_cleanup_and_a_finished_one_cannot_b
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "run_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_wakes_the_parked_run_that_waits_for_it_and_is_delivered_once() {
+    let server = server().await;
+    let run_id = server
+        .start(&json!({"workflow": "awaiting", "inputs": {"order": "42"}}))
+        .await;
+    // Parked: no process holds it while it waits.
+    server
+        .events_until(&run_id, |(name, data)| {
+            name == "run" && data["status"] == "waiting"
+        })
+        .await;
+    let send = |key: &str, amount: u32| {
+        Request::post("/api/v1/events")
+            .header(header::AUTHORIZATION, format!("Bearer {}", server.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("Idempotency-Key", format!("payment-{amount}"))
+            .body(Body::from(
+                json!({"key": key, "payload": {"amount": amount}}).to_string(),
+            ))
+            .unwrap()
+    };
+    let (status, _, answer) = server.call(send("order:42:paid", 12)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+    assert_eq!(
+        answer,
+        json!({"status": "delivered", "run_id": run_id, "step": "paid"})
+    );
+    let (_, end) = server.events_until_end(&run_id).await.pop().unwrap();
+    assert_eq!(end["status"], "succeeded", "{end}");
+    assert_eq!(end["outputs"]["amount"], 12);
+
+    // The same event again is ignored; one nobody waits for yet is kept
+    // and received by the first run that waits.
+    let (_, _, again) = server.call(send("order:42:paid", 12)).await;
+    assert_eq!(again, json!({"status": "duplicate"}));
+    let (_, _, kept) = server.call(send("order:43:paid", 5)).await;
+    assert_eq!(kept, json!({"status": "kept"}));
+    let early = server
+        .start(&json!({"workflow": "awaiting", "inputs": {"order": "43"}}))
+        .await;
+    let (_, end) = server.events_until_end(&early).await.pop().unwrap();
+    assert_eq!(end["outputs"]["amount"], 5, "{end}");
+
+    // Keys no step could name are refused, with the error shape.
+    for body in [json!({"key": ""}), json!({"key": "a\u{0}b"}), json!({"payload": 1})] {
+        let (status, _, answer) = server.call(server.post("/api/v1/events", &body)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
+        assert!(answer["error"]["message"].is_string(), "{answer}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,8 @@
 //! # idflow-steps: the built-in `core.*` steps
 //!
 //! The step types every workflow can use without any plugin: logging,
-//! waiting, failing on purpose, naming values, and one HTTP request.
+//! waiting, failing on purpose, naming values, one HTTP request, and
+//! waiting for an outside event.
 //!
 //! ## Layout
 //! - [`log`]: `core.log`, writes a (redacted) message to the run's log.
@@ -10,6 +11,8 @@
 //! - [`set`]: `core.set`, turns its `with` values into outputs.
 //! - [`http`]: `core.http`, one HTTP request with retryable/terminal error
 //!   classification.
+//! - [`await_event`]: `core.await_event`, waits for an event sent under a
+//!   key (parked in the store while it waits, woken by the event).
 //! - [`register`]: adds all of them to a [`StepRegistry`].
 //!
 //! ## Use
@@ -19,6 +22,7 @@
 //! assert!(registry.get("core.http").is_some());
 //! ```
 
+pub mod await_event;
 pub mod fail;
 pub mod http;
 pub mod log;
@@ -27,6 +31,7 @@ pub mod sleep;
 
 use idflow_core::{RegistryError, StepRegistry};
 
+pub use await_event::AwaitEventStep;
 pub use fail::FailStep;
 pub use http::{HttpOptions, HttpStep, USER_AGENT};
 pub use log::LogStep;
@@ -44,6 +49,7 @@ pub fn register(registry: &mut StepRegistry) -> Result<(), RegistryError> {
     registry.register(FailStep::new())?;
     registry.register(SetStep::new())?;
     registry.register(HttpStep::new(HttpOptions::default()))?;
+    registry.register(AwaitEventStep::new())?;
     Ok(())
 }
 
@@ -52,12 +58,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn registers_exactly_the_five_core_steps() {
+    fn registers_exactly_the_six_core_steps() {
         let mut registry = StepRegistry::new();
         register(&mut registry).unwrap();
         assert_eq!(
             registry.names().collect::<Vec<_>>(),
             [
+                "core.await_event",
                 "core.fail",
                 "core.http",
                 "core.log",

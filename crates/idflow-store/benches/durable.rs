@@ -4,10 +4,14 @@
 //!   `synchronous=NORMAL` (the default) and with `FULL`;
 //! - bytes on disk per event;
 //! - 100,000 runs parked on a one-hour poll: whole-process RSS, and the
-//!   time a restarted process takes until every one is scheduled again.
+//!   time a restarted process takes until every one is scheduled again;
+//! - 100,000 runs parked waiting for an outside event (`core.await_event`):
+//!   whole-process RSS, then the latency from `Executor::deliver_event` to
+//!   the woken run's end, for 1,000 of them one after another.
 //!
 //! `cargo bench -p idflow-store --bench durable` (release). Set
-//! `IDFLOW_BENCH_RUNS` / `IDFLOW_BENCH_PARKED` to change the counts.
+//! `IDFLOW_BENCH_RUNS` / `IDFLOW_BENCH_PARKED` / `IDFLOW_BENCH_WAITING` to
+//! change the counts.
 
 #![allow(
     clippy::unwrap_used,
@@ -77,10 +81,15 @@ fn registry() -> Arc<StepRegistry> {
         .repeatable()
         .output("status", "Always pending.");
     registry.register(Pending(pending)).unwrap();
+    registry
+        .register(idflow_steps::AwaitEventStep::new())
+        .unwrap();
     Arc::new(registry)
 }
 
 const CHAIN: &str = "name: chain\nsteps:\n  a: {uses: bench.noop}\n  b: {uses: bench.noop, needs: [a]}\n  c: {uses: bench.noop, needs: [b]}\n  d: {uses: bench.noop, needs: [c]}\n  e: {uses: bench.noop, needs: [d]}\n";
+
+const AWAITING: &str = "name: awaiting\ninputs:\n  n: {type: number}\nsteps:\n  paid:\n    uses: core.await_event\n    with: {key: 'bench:${{ inputs.n }}', timeout: 720h}\n";
 
 const PARKED: &str = "name: parked\nsteps:\n  wait:\n    uses: bench.status\n    until: ${{ outputs.status != 'pending' }}\n    poll: {interval: 1h, timeout: 720h}\n";
 
@@ -204,50 +213,8 @@ async fn parked(registry: &Arc<StepRegistry>, runs: usize) -> (f64, f64, f64, Du
                 .unwrap(),
         );
         let executor = executor(Arc::clone(&store), registry, "bench:1:parker");
-        let (workflow, file) = workflow(registry, PARKED);
-        let mut submitted = Vec::with_capacity(runs);
-        for chunk in (0..runs).collect::<Vec<_>>().chunks(1000) {
-            let tasks: Vec<_> = chunk
-                .iter()
-                .map(|_| {
-                    let executor = executor.clone();
-                    let workflow = Arc::clone(&workflow);
-                    let file = Arc::clone(&file);
-                    tokio::spawn(async move {
-                        executor
-                            .submit(workflow, &file, RunRequest::new(json!({})))
-                            .await
-                            .unwrap()
-                    })
-                })
-                .collect();
-            for task in tasks {
-                submitted.push(task.await.unwrap());
-            }
-        }
-        // The worker takes them all, polls once each, and parks them.
-        let stop = tokio_util::sync::CancellationToken::new();
-        let worker = tokio::spawn({
-            let executor = executor.clone();
-            let stop = stop.clone();
-            async move { executor.work(stop, false).await }
-        });
-        // (Polling here is the measurement's own, not the engine's.)
-        loop {
-            let mut busy = false;
-            for phase in [RunPhase::Pending, RunPhase::Running] {
-                let filter = RunFilter {
-                    phase: Some(phase),
-                    limit: Some(1),
-                    ..RunFilter::default()
-                };
-                busy |= !store.list_runs(&filter).await.unwrap().is_empty();
-            }
-            if !busy {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let (_, worker, stop) =
+            park_all(&store, &executor, registry, PARKED, runs, |_| json!({})).await;
         let parked_rss = rss_mb();
         stop.cancel();
         worker.await.unwrap().unwrap();
@@ -274,6 +241,111 @@ async fn parked(registry: &Arc<StepRegistry>, runs: usize) -> (f64, f64, f64, Du
     }
 }
 
+/// Submits `runs` runs of `text` (inputs from `inputs(i)`) and lets a
+/// worker take them until every one is parked; returns their ids, the
+/// running worker and its stop token.
+async fn park_all(
+    store: &Arc<SqliteStore>,
+    executor: &Executor,
+    registry: &Arc<StepRegistry>,
+    text: &str,
+    runs: usize,
+    inputs: impl Fn(usize) -> serde_json::Value,
+) -> (
+    Vec<String>,
+    tokio::task::JoinHandle<Result<(), idflow_engine::run::ExecError>>,
+    tokio_util::sync::CancellationToken,
+) {
+    let (workflow, file) = workflow(registry, text);
+    let mut submitted = Vec::with_capacity(runs);
+    for chunk in (0..runs).collect::<Vec<_>>().chunks(1000) {
+        let tasks: Vec<_> = chunk
+            .iter()
+            .map(|&i| {
+                let executor = executor.clone();
+                let workflow = Arc::clone(&workflow);
+                let file = Arc::clone(&file);
+                let request = RunRequest::new(inputs(i));
+                tokio::spawn(async move { executor.submit(workflow, &file, request).await.unwrap() })
+            })
+            .collect();
+        for task in tasks {
+            submitted.push(task.await.unwrap());
+        }
+    }
+    // The worker takes them all, runs each once, and parks them.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn({
+        let executor = executor.clone();
+        let stop = stop.clone();
+        async move { executor.work(stop, false).await }
+    });
+    // (Polling here is the measurement's own, not the engine's.)
+    loop {
+        let mut busy = false;
+        for phase in [RunPhase::Pending, RunPhase::Running] {
+            let filter = RunFilter {
+                phase: Some(phase),
+                limit: Some(1),
+                ..RunFilter::default()
+            };
+            busy |= !store.list_runs(&filter).await.unwrap().is_empty();
+        }
+        if !busy {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (submitted, worker, stop)
+}
+
+/// RSS with every run parked on an event, and the latencies (ms, sorted)
+/// from delivering an event to its run's end.
+async fn awaiting(registry: &Arc<StepRegistry>, runs: usize, deliveries: usize) -> (f64, f64, Vec<f64>) {
+    let dir = tempfile::tempdir().unwrap();
+    let before = rss_mb();
+    let store = Arc::new(
+        SqliteStore::open(dir.path(), Durability::Normal)
+            .await
+            .unwrap(),
+    );
+    let executor = executor(Arc::clone(&store), registry, "bench:1:waiter");
+    let (ids, worker, stop) =
+        park_all(&store, &executor, registry, AWAITING, runs, |i| json!({"n": i})).await;
+    let waiting_rss = rss_mb();
+    let mut latencies = Vec::with_capacity(deliveries);
+    for (n, run_id) in ids.iter().enumerate().take(deliveries) {
+        let sent = time::OffsetDateTime::now_utc();
+        let delivery = executor
+            .deliver_event(&format!("bench:{n}"), &json!({"n": n}), None)
+            .await
+            .unwrap();
+        assert!(matches!(delivery, idflow_engine::run::Delivery::Delivered { .. }));
+        // (The measurement's own polling: finished_at is the run's end.)
+        let finished = loop {
+            let record = store.run(run_id).await.unwrap().unwrap();
+            if let Some(finished) = record.finished_at {
+                assert_eq!(record.phase, RunPhase::Succeeded);
+                break finished;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        latencies.push(((finished - sent).as_seconds_f64() * 1000.0).max(0.0));
+    }
+    stop.cancel();
+    worker.await.unwrap().unwrap();
+    latencies.sort_by(f64::total_cmp);
+    (before, waiting_rss, latencies)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -282,6 +354,7 @@ fn main() {
     let registry = registry();
     let runs = count("IDFLOW_BENCH_RUNS", 10_000);
     let parked_runs = count("IDFLOW_BENCH_PARKED", 100_000);
+    let waiting_runs = count("IDFLOW_BENCH_WAITING", 100_000);
     runtime.block_on(async {
         // Warm up.
         in_memory(&registry, 1000).await;
@@ -299,5 +372,15 @@ fn main() {
         println!("{parked_runs} runs parked on a one-hour poll:");
         println!("  process RSS: {before:.0} MB before, {parked_rss:.0} MB with them all parked (goal <= 100 MB), {after:.0} MB after the worker stopped");
         println!("  a restarted process has them all scheduled in {:.1} ms (goal <= 2 s)", scheduled.as_secs_f64() * 1000.0);
+        let deliveries = waiting_runs.min(1000);
+        let (before, waiting_rss, latencies) = awaiting(&registry, waiting_runs, deliveries).await;
+        println!("{waiting_runs} runs parked waiting for an event (core.await_event):");
+        println!("  process RSS: {before:.0} MB before, {waiting_rss:.0} MB with them all waiting (goal <= 100 MB)");
+        println!(
+            "  deliver_event -> run finished, {deliveries} one after another: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal p99 <= 50 ms)",
+            percentile(&latencies, 0.5),
+            percentile(&latencies, 0.99),
+            latencies.last().copied().unwrap_or(0.0)
+        );
     });
 }

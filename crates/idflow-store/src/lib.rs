@@ -12,10 +12,13 @@
 //!   a batch, not one per event).
 //! - [`api`]: [`ApiStore`], what the idflow server keeps beside the runs:
 //!   API tokens (hashed) and the idempotency keys of run starts.
+//! - `inbox`: outside events for runs: delivery to the oldest wait or
+//!   kept for the first, waits registered by the steps, wake flags.
 //! - [`seal`]: [`KeySeal`], XChaCha20-Poly1305 (RustCrypto) with a key from
 //!   `IDFLOW_STORE_KEY` or a 0600 key file in the data directory.
 
 pub mod api;
+mod inbox;
 pub mod seal;
 pub mod sqlite;
 mod writer;

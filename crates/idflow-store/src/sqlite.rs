@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use idflow_engine::run::{
-    Append, Definition, DueSummary, NewRun, Release, RunFilter, RunPhase, RunRecord, RunStore,
-    StoreError,
+    Append, BoundEvent, Definition, Delivery, DueSummary, NewEvent, NewRun, Release, RunFilter,
+    RunPhase, RunRecord, RunStore, StoreError,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -280,6 +280,45 @@ impl RunStore for SqliteStore {
             path: get(2)?,
             source: get(3)?,
         })
+    }
+
+    async fn deliver_event(&self, event: NewEvent) -> Result<Delivery, StoreError> {
+        self.write(|reply| Write::DeliverEvent(Box::new(event), reply))
+            .await
+    }
+
+    async fn receive_event(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<BoundEvent>, StoreError> {
+        let (run_id, step_id, key) = (run_id.to_owned(), step_id.to_owned(), key.to_owned());
+        self.write(|reply| Write::ReceiveEvent {
+            run_id,
+            step_id,
+            key,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    async fn take_wakes(&self, run_id: &str) -> Result<Vec<String>, StoreError> {
+        let run_id = run_id.to_owned();
+        self.write(|reply| Write::TakeWakes(run_id, reply)).await
+    }
+
+    async fn woken_runs(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT r.id FROM inbox_waits w JOIN runs r ON r.rid = w.rid \
+             WHERE w.woken = 1 AND r.lease_owner = ?",
+        )
+        .bind(owner)
+        .fetch_all(&self.reads)
+        .await
+        .map_err(|error| db_error(&error))
     }
 
     async fn create_run(&self, run: NewRun) -> Result<(), StoreError> {

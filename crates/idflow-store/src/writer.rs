@@ -5,13 +5,17 @@
 //! is one mutating statement checked before it changes anything, or it
 //! runs under a savepoint.
 
-use idflow_engine::run::{Append, Definition, NewRun, Release, RunPhase, RunRecord, StoreError};
+use idflow_engine::run::{
+    Append, BoundEvent, Definition, Delivery, NewEvent, NewRun, Release, RunPhase, RunRecord,
+    StoreError,
+};
 use sqlx::{Connection as _, SqliteConnection};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::api::StartClaim;
 use crate::api::writes as api;
+use crate::inbox;
 use crate::sqlite::{RUN_COLUMNS, db_error, millis, record_of};
 
 /// Writes waiting at once, at most, in one transaction.
@@ -82,6 +86,15 @@ pub(crate) enum Write {
         now: OffsetDateTime,
         reply: Reply<StartClaim>,
     },
+    DeliverEvent(Box<NewEvent>, Reply<Delivery>),
+    ReceiveEvent {
+        run_id: String,
+        step_id: String,
+        key: String,
+        now: OffsetDateTime,
+        reply: Reply<Option<BoundEvent>>,
+    },
+    TakeWakes(String, Reply<Vec<String>>),
 }
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -113,7 +126,13 @@ async fn commit(
         // Writes of several statements that could fail halfway run under a
         // savepoint; the others are one mutating statement, refused
         // before they change anything (see `append_events`).
-        if matches!(write, Write::CreateRun(..) | Write::Prune(..)) {
+        if matches!(
+            write,
+            Write::CreateRun(..)
+                | Write::Prune(..)
+                | Write::DeliverEvent(..)
+                | Write::ReceiveEvent { .. }
+        ) {
             let mut savepoint = tx.begin().await?;
             let (answer, ok) = apply(&mut savepoint, write).await;
             if ok {
@@ -161,6 +180,9 @@ impl Write {
                 drop(reply.send(Err(error)));
             }
             Write::ClaimStart { reply, .. } => drop(reply.send(Err(error))),
+            Write::DeliverEvent(_, reply) => drop(reply.send(Err(error))),
+            Write::ReceiveEvent { reply, .. } => drop(reply.send(Err(error))),
+            Write::TakeWakes(_, reply) => drop(reply.send(Err(error))),
             Write::ClaimDue { reply, .. } => drop(reply.send(Err(error))),
             Write::Claim { reply, .. } | Write::RequestCancel { reply, .. } => {
                 drop(reply.send(Err(error)));
@@ -233,6 +255,18 @@ async fn apply(c: &mut SqliteConnection, write: Write) -> (Answer, bool) {
             reply,
             api::claim_start(c, &key, &body_hash, &run_id, now).await,
         ),
+        Write::DeliverEvent(event, reply) => answer(reply, inbox::deliver(c, *event).await),
+        Write::ReceiveEvent {
+            run_id,
+            step_id,
+            key,
+            now,
+            reply,
+        } => answer(
+            reply,
+            inbox::receive(c, &run_id, &step_id, &key, now).await,
+        ),
+        Write::TakeWakes(run_id, reply) => answer(reply, inbox::take_wakes(c, &run_id).await),
     }
 }
 
@@ -363,7 +397,9 @@ async fn release_run(
     let updated = match release {
         Release::Park { due_at } => sqlx::query(
             "UPDATE runs SET phase = 'waiting', lease_owner = NULL, lease_until = NULL, updated_at = ?, \
-             due_at = CASE WHEN cancel_requested = 1 THEN ? ELSE ? END \
+             due_at = CASE WHEN cancel_requested = 1 \
+                 OR EXISTS (SELECT 1 FROM inbox_waits w WHERE w.rid = runs.rid AND w.woken = 1) \
+                 THEN ? ELSE ? END \
              WHERE id = ? AND lease_owner = ? AND next_seq = ? AND finished_at IS NULL",
         )
         .bind(now)
@@ -516,6 +552,7 @@ async fn request_cancel(
 
 async fn prune(c: &mut SqliteConnection, before: OffsetDateTime) -> Result<u64, StoreError> {
     let before = millis(before);
+    inbox::prune(c, before, OffsetDateTime::now_utc()).await?;
     sqlx::query("DELETE FROM events WHERE rid IN (SELECT rid FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?)")
         .bind(before)
         .execute(&mut *c)

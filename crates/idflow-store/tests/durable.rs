@@ -12,7 +12,8 @@ use async_trait::async_trait;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, StepRegistry};
 use idflow_engine::expr::ExprEngine;
 use idflow_engine::run::{
-    Append, Definition, DueSummary, Executor, ExecutorOptions, NewRun, Release, RunFilter,
+    Append, BoundEvent, Definition, Delivery, DueSummary, Executor, ExecutorOptions, NewEvent,
+    NewRun, Release, RunFilter,
     RunPhase, RunRecord, RunRequest, RunStatus, RunStore, StoreError,
 };
 use idflow_engine::source::SourceFile;
@@ -156,6 +157,7 @@ fn quick() -> ExecutorOptions {
         poll: Duration::from_millis(50),
         claim_batch: 64,
         stop_grace: Duration::from_secs(5),
+        ..ExecutorOptions::default()
     }
 }
 
@@ -478,6 +480,27 @@ impl RunStore for Crashing {
     }
     async fn prune(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
         self.inner.prune(before).await
+    }
+    async fn deliver_event(&self, event: NewEvent) -> Result<Delivery, StoreError> {
+        self.alive()?;
+        self.inner.deliver_event(event).await
+    }
+    async fn receive_event(
+        &self,
+        run_id: &str,
+        step_id: &str,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<BoundEvent>, StoreError> {
+        self.alive()?;
+        self.inner.receive_event(run_id, step_id, key, now).await
+    }
+    async fn take_wakes(&self, run_id: &str) -> Result<Vec<String>, StoreError> {
+        self.alive()?;
+        self.inner.take_wakes(run_id).await
+    }
+    async fn woken_runs(&self, owner: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.woken_runs(owner).await
     }
 }
 

@@ -396,5 +396,5 @@ async fn migrations_bring_an_empty_file_and_an_existing_store_up_to_date() {
             )
             .await
             .unwrap();
-    assert_eq!(applied, [1, 2]);
+    assert_eq!(applied, [1, 2, 3]);
 }

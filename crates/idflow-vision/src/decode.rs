@@ -24,6 +24,9 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageReader, metadata::Orien
 
 use crate::error::AnalyzeError;
 
+/// The longest side, in pixels, images are reduced to before detection.
+pub const DEFAULT_DETECTION_MAX_SIDE: u32 = 1000;
+
 /// The image formats accepted, detected from the file's first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImageFormat {
@@ -203,7 +206,7 @@ pub fn decode_for_detection(
     bytes: &[u8],
     limits: &ImageLimits,
 ) -> Result<(u32, u32), AnalyzeError> {
-    let decoded = decode(bytes, limits, crate::DEFAULT_DETECTION_MAX_SIDE)?;
+    let decoded = decode(bytes, limits, DEFAULT_DETECTION_MAX_SIDE)?;
     Ok((decoded.width, decoded.height))
 }
 

@@ -25,11 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::decode::{ImageFormat, ImageLimits};
 use crate::embedding::Embedding;
+pub use crate::decode::DEFAULT_DETECTION_MAX_SIDE;
 use crate::error::{AnalyzeError, LoadError};
 use crate::models::{self, FaceModels, PipelineSettings};
-
-/// The longest side, in pixels, images are reduced to before detection.
-pub const DEFAULT_DETECTION_MAX_SIDE: u32 = 1000;
 
 /// How to start a [`FaceEngine`].
 #[derive(Debug, Clone)]

@@ -17,6 +17,12 @@
 //! - [`error`]: [`AnalyzeError`] (per image) and [`LoadError`] (at start).
 //! - [`assets`]: where `scripts/setup` puts models and test photos.
 //!
+//! ## Features
+//! - `dlib` (default): the models and the engine (dlib, C++). Without it
+//!   the crate is decoding and embedding arithmetic only, in pure Rust:
+//!   what the `decode_image` fuzz target builds, in seconds instead of the
+//!   minutes dlib's bindings take.
+//!
 //! ## Cost (measured on the 2-core development machine)
 //! `benches/latency.rs` (one worker, `OPENBLAS_NUM_THREADS=1 taskset -c 0`):
 //! a 784x1276 (1 MP) face JPEG takes p50 76 ms, p95 90 ms for the whole
@@ -45,8 +51,10 @@
 pub mod assets;
 pub mod decode;
 pub mod embedding;
+#[cfg(feature = "dlib")]
 pub mod engine;
 pub mod error;
+#[cfg(feature = "dlib")]
 pub mod models;
 
 pub use decode::{ImageFormat, ImageLimits};
@@ -54,6 +62,8 @@ pub use embedding::{
     EMBEDDING_DIMENSIONS, Embedding, SAME_PERSON_DISTANCE, SCORE_AT_SAME_PERSON_DISTANCE,
     confidence_score, distance,
 };
+#[cfg(feature = "dlib")]
 pub use engine::{DEFAULT_DETECTION_MAX_SIDE, EngineConfig, FaceAnalysis, FaceEngine};
 pub use error::{AnalyzeError, EmbeddingBytesError, LoadError};
+#[cfg(feature = "dlib")]
 pub use models::{LANDMARKS_MODEL_FILE, MODEL_FILES, RESNET_MODEL_FILE};

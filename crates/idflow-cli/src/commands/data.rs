@@ -58,6 +58,10 @@ pub(crate) fn provider_dir(data_dir: &Path) -> PathBuf {
     nested
 }
 
+/// The environment variable that sets how long an outside event no run
+/// waits for yet is kept (default 7 days).
+pub(crate) const ENV_EVENT_RETENTION: &str = "IDFLOW_EVENT_RETENTION";
+
 /// The environment variable that sets how long finished runs are kept.
 pub(crate) const ENV_RETENTION: &str = "IDFLOW_RUN_RETENTION";
 
@@ -112,6 +116,11 @@ pub(crate) fn executor_on(
     options: ExecutorOptions,
 ) -> anyhow::Result<Executor> {
     let seal = KeySeal::for_data_dir(data_dir)?;
+    let mut options = options;
+    if let Ok(text) = std::env::var(ENV_EVENT_RETENTION) {
+        options.keep_events = idflow_core::parse_duration(&text)
+            .map_err(|error| anyhow::anyhow!("{ENV_EVENT_RETENTION}={text}: {error}"))?;
+    }
     Ok(Executor::new(
         store,
         registry,

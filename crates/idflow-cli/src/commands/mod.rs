@@ -1,6 +1,7 @@
 //! One module per `idflow` subcommand, plus what they share.
 
 pub(crate) mod data;
+pub(crate) mod events;
 pub(crate) mod graph;
 pub(crate) mod provider;
 pub(crate) mod remote;

@@ -118,6 +118,22 @@ impl Client {
             .await
     }
 
+    pub(crate) async fn send_event(
+        &self,
+        key: &str,
+        payload: &Value,
+        idempotency_key: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
+            .http
+            .post(self.url("events")?)
+            .json(&json!({"key": key, "payload": payload}));
+        if let Some(idempotency_key) = idempotency_key {
+            request = request.header("Idempotency-Key", idempotency_key);
+        }
+        self.send(request).await
+    }
+
     /// Follows a run's events, calling `on_event(name, data)` for each,
     /// until the stream ends; returns the `end` event's result.
     pub(crate) async fn follow(

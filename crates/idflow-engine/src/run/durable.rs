@@ -457,11 +457,17 @@ impl Executor {
                 keep_until: received_at + self.inner.options.keep_events,
             })
             .await?;
-        if let Delivery::Delivered { run_id, step_id } = &delivery
-            && !self.inner.wakes.wake(run_id, step_id)
-        {
-            // Parked (now due) or driven elsewhere: a worker goes on.
-            self.inner.wake.notify_one();
+        if let Delivery::Delivered { run_id, .. } = &delivery {
+            if lock(&self.inner.active).contains_key(run_id) {
+                // Driven here: its driver hears of it now (the flag the
+                // store keeps for other processes is taken with it).
+                for step_id in self.inner.store.take_wakes(run_id).await? {
+                    self.inner.wakes.wake(run_id, &step_id);
+                }
+            } else {
+                // Parked (now due) or driven elsewhere: a worker goes on.
+                self.inner.wake.notify_one();
+            }
         }
         Ok(delivery)
     }
@@ -900,5 +906,24 @@ async fn heartbeat(inner: Weak<Inner>) {
                 tracing::warn!(%error, "the leases of this process's runs could not be renewed");
             }
         }
+        // Events delivered by another process to runs driven here.
+        if let Err(error) = hear_wakes(&inner).await {
+            tracing::warn!(%error, "the wake-ups of this process's runs could not be read");
+        }
     }
+}
+
+/// Hands the runs driven here the wake-ups of their steps that the store
+/// holds (events delivered by another process). A run that is no longer
+/// driven here keeps its flags: parking it made it due.
+async fn hear_wakes(inner: &Inner) -> Result<(), StoreError> {
+    for run_id in inner.store.woken_runs(&inner.owner).await? {
+        if !lock(&inner.active).contains_key(&run_id) {
+            continue;
+        }
+        for step_id in inner.store.take_wakes(&run_id).await? {
+            inner.wakes.wake(&run_id, &step_id);
+        }
+    }
+    Ok(())
 }

@@ -442,6 +442,10 @@ pub trait RunStore: Send + Sync + 'static {
     /// read.
     async fn take_wakes(&self, run_id: &str) -> Result<Vec<String>, StoreError>;
 
+    /// The runs `owner` holds whose waits received an event its driver has
+    /// not heard of yet (see [`RunStore::take_wakes`]).
+    async fn woken_runs(&self, owner: &str) -> Result<Vec<String>, StoreError>;
+
     /// Deletes runs finished before `before` (their logs too), and the
     /// definitions no run uses any more. Returns how many runs went.
     async fn prune(&self, before: OffsetDateTime) -> Result<u64, StoreError>;

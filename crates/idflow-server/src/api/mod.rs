@@ -8,8 +8,13 @@
 //! - [`runs`]: start, list, read and cancel runs; a run's timeline and
 //!   the graph of its pinned workflow.
 //! - [`events`]: a run's live progress as Server-Sent Events.
+//! - [`inbox`]: outside events sent to the run steps waiting for them.
+//! - [`request`]: JSON bodies and `Idempotency-Key`s, read alike by every
+//!   write route.
 
 pub mod events;
+pub mod inbox;
+pub mod request;
 pub mod runs;
 pub mod workflows;
 
@@ -44,6 +49,7 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
     tags(
         (name = "workflows", description = "The workflows this server offers."),
         (name = "runs", description = "Runs: start, list, read, watch, cancel."),
+        (name = "events", description = "Outside events for the run steps that wait for them."),
     )
 )]
 struct ApiDoc;
@@ -71,6 +77,7 @@ fn parts() -> (Router<ServerState>, OpenApiDocument) {
         .routes(routes!(runs::get_timeline))
         .routes(routes!(runs::get_graph))
         .routes(routes!(events::run_events))
+        .routes(routes!(inbox::send_event))
         .split_for_parts();
     document.servers = Some(vec![Server::new(API_PREFIX)]);
     (router, document)

@@ -29,15 +29,10 @@ use sha2::{Digest as _, Sha256};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
+use super::request::{idempotency_key, json_body};
 use super::workflows::unknown_workflow;
 use crate::ServerState;
 use crate::error::{ApiError, ErrorBody};
-
-/// The header that makes a start idempotent.
-pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-
-/// The longest idempotency key accepted.
-const MAX_KEY_LEN: usize = 255;
 
 /// Runs listed per page when the caller does not say.
 const DEFAULT_PAGE: u32 = 50;
@@ -165,29 +160,11 @@ pub async fn start_run(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the run as `Content-Type: application/json`",
-        ));
-    }
-    let start: StartRun = serde_json::from_slice(&body).map_err(|error| {
-        let code = if error.is_data() {
-            "invalid_body"
-        } else {
-            "invalid_json"
-        };
-        ApiError::bad_request(
-            code,
-            format!("the body must be {{\"workflow\": NAME, \"inputs\": {{...}}}}: {error}"),
-        )
-    })?;
+    let start: StartRun = json_body(
+        &headers,
+        &body,
+        "{\"workflow\": NAME, \"inputs\": {...}}",
+    )?;
     let key = idempotency_key(&headers)?;
     let entry = state
         .catalog()
@@ -284,23 +261,6 @@ fn started(run_id: &str, phase: RunPhase, replayed: bool) -> Response {
             .insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     response
-}
-
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
-    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
-        return Ok(None);
-    };
-    let key = value.to_str().unwrap_or_default().trim();
-    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|byte| byte.is_ascii_graphic())
-    {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            format!(
-                "Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters (a UUID is a good key)"
-            ),
-        ));
-    }
-    Ok(Some(key.to_owned()))
 }
 
 /// A file given as an input.
