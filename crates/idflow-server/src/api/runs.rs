@@ -160,11 +160,7 @@ pub async fn start_run(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body?;
-    let start: StartRun = json_body(
-        &headers,
-        &body,
-        "{\"workflow\": NAME, \"inputs\": {...}}",
-    )?;
+    let start: StartRun = json_body(&headers, &body, "{\"workflow\": NAME, \"inputs\": {...}}")?;
     let key = idempotency_key(&headers)?;
     let entry = state
         .catalog()
