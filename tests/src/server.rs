@@ -49,12 +49,11 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
-        Self::start_at("127.0.0.1:0", data, workflows, extra, env)
+        Self::start_on("127.0.0.1:0", data, workflows, extra, env)
     }
 
-    /// [`Server::start_with_env`] listening on `addr` (a server started
-    /// again on the same data keeps its URL, and the links it gave out).
-    pub fn start_at(
+    /// [`Server::start_with_env`] listening on `addr`.
+    pub fn start_on(
         addr: &str,
         data: &Path,
         workflows: &Path,
