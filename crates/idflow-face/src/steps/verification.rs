@@ -57,8 +57,8 @@ pub struct AwaitVerificationInput {
     pub account_id: Option<String>,
     /// The verification's process, when it is known (the page appends
     /// `process_id` to the token's `redirect_url`): the step waits for its
-    /// outcome and reads it from the provider. Without an inbox of events
-    /// (a run that is not durable), the step needs it.
+    /// outcome and reads it from the provider. A run that receives no
+    /// outside events (a library run without an inbox) needs it.
     #[serde(default)]
     pub process_id: Option<String>,
     /// How long to wait for the person, from the first attempt (`30m`,
@@ -197,8 +197,8 @@ impl Step for AwaitVerificationStep {
                     "no_inbox",
                     format!(
                         "`{NAME}` without `process_id` learns of the verification from the \
-                         provider's webhook, which this run cannot receive: run it durably \
-                         (`idflow serve`), or give `process_id`"
+                         provider's webhook, which this run cannot receive: give the run an \
+                         inbox (`idflow serve` and `idflow run` do), or give `process_id`"
                     ),
                 ));
             }
