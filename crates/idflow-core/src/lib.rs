@@ -75,7 +75,9 @@ pub use error::{ErrorClass, StepError};
 pub use inbox::{Inbox, ReceivedEvent, WaitFor};
 pub use redact::Redactor;
 pub use registry::{RegistryError, StepRegistry};
-pub use step::{GateDeadline, OutputSpec, PollDefaults, Step, StepMetadata, decode_input, input_schema_for};
+pub use step::{
+    GateDeadline, OutputSpec, PollDefaults, Step, StepMetadata, decode_input, input_schema_for,
+};
 
 /// The outputs of one step attempt: a JSON object, in insertion order.
 pub type Outputs = serde_json::Map<String, serde_json::Value>;

@@ -54,10 +54,10 @@ impl AwaitEventStep {
                 // The event wakes the step; polling is only the fallback
                 // that checks the deadline.
                 PollDefaults {
-                    interval: Duration::from_secs(3600),
+                    interval: Duration::from_hours(1),
                     backoff_factor: 1.0,
-                    max_interval: Duration::from_secs(3600),
-                    timeout: Duration::from_secs(24 * 3600),
+                    max_interval: Duration::from_hours(1),
+                    timeout: Duration::from_hours(24),
                 },
             )
             .with_gate_deadline(GateDeadline {
@@ -89,19 +89,14 @@ impl Step for AwaitEventStep {
                 "`key` must have 1 to {MAX_KEY_LEN} characters"
             )));
         }
+        let event = ctx.receive_event(NAME, &input.key).await?;
         let mut outputs = Outputs::new();
-        match ctx.receive_event(NAME, &input.key).await? {
-            Some(event) => {
-                outputs.insert("received".into(), true.into());
-                outputs.insert("payload".into(), event.payload);
-                outputs.insert("received_at".into(), event.received_at.into());
-            }
-            None => {
-                outputs.insert("received".into(), false.into());
-                outputs.insert("payload".into(), Value::Null);
-                outputs.insert("received_at".into(), Value::Null);
-            }
-        }
+        outputs.insert("received".into(), event.is_some().into());
+        let (payload, received_at) = event.map_or((Value::Null, Value::Null), |event| {
+            (event.payload, event.received_at.into())
+        });
+        outputs.insert("payload".into(), payload);
+        outputs.insert("received_at".into(), received_at);
         Ok(outputs)
     }
 }

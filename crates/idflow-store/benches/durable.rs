@@ -266,7 +266,9 @@ async fn park_all(
                 let workflow = Arc::clone(&workflow);
                 let file = Arc::clone(&file);
                 let request = RunRequest::new(inputs(i));
-                tokio::spawn(async move { executor.submit(workflow, &file, request).await.unwrap() })
+                tokio::spawn(
+                    async move { executor.submit(workflow, &file, request).await.unwrap() },
+                )
             })
             .collect();
         for task in tasks {
@@ -301,7 +303,11 @@ async fn park_all(
 
 /// RSS with every run parked on an event, and the latencies (ms, sorted)
 /// from delivering an event to its run's end.
-async fn awaiting(registry: &Arc<StepRegistry>, runs: usize, deliveries: usize) -> (f64, f64, Vec<f64>) {
+async fn awaiting(
+    registry: &Arc<StepRegistry>,
+    runs: usize,
+    deliveries: usize,
+) -> (f64, f64, Vec<f64>) {
     let dir = tempfile::tempdir().unwrap();
     let before = rss_mb();
     let store = Arc::new(
@@ -310,8 +316,15 @@ async fn awaiting(registry: &Arc<StepRegistry>, runs: usize, deliveries: usize) 
             .unwrap(),
     );
     let executor = executor(Arc::clone(&store), registry, "bench:1:waiter");
-    let (ids, worker, stop) =
-        park_all(&store, &executor, registry, AWAITING, runs, |i| json!({"n": i})).await;
+    let (ids, worker, stop) = park_all(
+        &store,
+        &executor,
+        registry,
+        AWAITING,
+        runs,
+        |i| json!({"n": i}),
+    )
+    .await;
     let waiting_rss = rss_mb();
     let mut latencies = Vec::with_capacity(deliveries);
     for (n, run_id) in ids.iter().enumerate().take(deliveries) {
@@ -320,7 +333,10 @@ async fn awaiting(registry: &Arc<StepRegistry>, runs: usize, deliveries: usize) 
             .deliver_event(&format!("bench:{n}"), &json!({"n": n}), None)
             .await
             .unwrap();
-        assert!(matches!(delivery, idflow_engine::run::Delivery::Delivered { .. }));
+        assert!(matches!(
+            delivery,
+            idflow_engine::run::Delivery::Delivered { .. }
+        ));
         // (The measurement's own polling: finished_at is the run's end.)
         let finished = loop {
             let record = store.run(run_id).await.unwrap().unwrap();
@@ -338,11 +354,12 @@ async fn awaiting(registry: &Arc<StepRegistry>, runs: usize, deliveries: usize) 
     (before, waiting_rss, latencies)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `per_mille`/1000 quantile of sorted values.
+fn percentile(sorted: &[f64], per_mille: usize) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    let index = (sorted.len() - 1) * per_mille / 1000;
     sorted[index.min(sorted.len() - 1)]
 }
 
@@ -378,8 +395,8 @@ fn main() {
         println!("  process RSS: {before:.0} MB before, {waiting_rss:.0} MB with them all waiting (goal <= 100 MB)");
         println!(
             "  deliver_event -> run finished, {deliveries} one after another: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (goal p99 <= 50 ms)",
-            percentile(&latencies, 0.5),
-            percentile(&latencies, 0.99),
+            percentile(&latencies, 500),
+            percentile(&latencies, 990),
             latencies.last().copied().unwrap_or(0.0)
         );
     });

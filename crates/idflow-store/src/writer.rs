@@ -182,12 +182,13 @@ impl Write {
             Write::ClaimStart { reply, .. } => drop(reply.send(Err(error))),
             Write::DeliverEvent(_, reply) => drop(reply.send(Err(error))),
             Write::ReceiveEvent { reply, .. } => drop(reply.send(Err(error))),
-            Write::TakeWakes(_, reply) => drop(reply.send(Err(error))),
             Write::ClaimDue { reply, .. } => drop(reply.send(Err(error))),
             Write::Claim { reply, .. } | Write::RequestCancel { reply, .. } => {
                 drop(reply.send(Err(error)));
             }
-            Write::Heartbeat { reply, .. } => drop(reply.send(Err(error))),
+            Write::Heartbeat { reply, .. } | Write::TakeWakes(_, reply) => {
+                drop(reply.send(Err(error)));
+            }
             Write::Prune(_, reply) | Write::ExpireLeases(_, reply) => {
                 drop(reply.send(Err(error)));
             }
@@ -262,10 +263,7 @@ async fn apply(c: &mut SqliteConnection, write: Write) -> (Answer, bool) {
             key,
             now,
             reply,
-        } => answer(
-            reply,
-            inbox::receive(c, &run_id, &step_id, &key, now).await,
-        ),
+        } => answer(reply, inbox::receive(c, &run_id, &step_id, &key, now).await),
         Write::TakeWakes(run_id, reply) => answer(reply, inbox::take_wakes(c, &run_id).await),
     }
 }

@@ -13,8 +13,7 @@ use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, StepRegis
 use idflow_engine::expr::ExprEngine;
 use idflow_engine::run::{
     Append, BoundEvent, Definition, Delivery, DueSummary, Executor, ExecutorOptions, NewEvent,
-    NewRun, Release, RunFilter,
-    RunPhase, RunRecord, RunRequest, RunStatus, RunStore, StoreError,
+    NewRun, Release, RunFilter, RunPhase, RunRecord, RunRequest, RunStatus, RunStore, StoreError,
 };
 use idflow_engine::source::SourceFile;
 use idflow_engine::validate::validate;

@@ -41,7 +41,7 @@ fn event(key: &str, payload: &str, idempotency_key: Option<&str>) -> NewEvent {
         payload: payload.into(),
         idempotency_key: idempotency_key.map(str::to_owned),
         received_at: now,
-        keep_until: now + Duration::from_secs(3600),
+        keep_until: now + Duration::from_hours(1),
     }
 }
 
@@ -52,8 +52,14 @@ async fn an_event_goes_to_the_oldest_open_wait_and_each_wait_keeps_its_own() {
     let now = OffsetDateTime::now_utc();
     run(&store, "r1", "w").await;
     run(&store, "r2", "w").await;
-    assert_eq!(store.receive_event("r1", "pay", "k", now).await.unwrap(), None);
-    assert_eq!(store.receive_event("r2", "pay", "k", now).await.unwrap(), None);
+    assert_eq!(
+        store.receive_event("r1", "pay", "k", now).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.receive_event("r2", "pay", "k", now).await.unwrap(),
+        None
+    );
     assert_eq!(
         store.deliver_event(event("k", "1", None)).await.unwrap(),
         Delivery::Delivered {
@@ -99,12 +105,18 @@ async fn an_event_before_the_wait_is_kept_until_it_expires() {
     let received = store.receive_event("r1", "s", "early", now).await.unwrap();
     assert_eq!(received.unwrap().payload, "\"hello\"");
     // Taken: not kept for another wait.
-    assert_eq!(store.receive_event("r2", "s", "early", now).await.unwrap(), None);
+    assert_eq!(
+        store.receive_event("r2", "s", "early", now).await.unwrap(),
+        None
+    );
     // One kept past its time is never received.
     let mut stale = event("late", "1", None);
     stale.keep_until = now - Duration::from_secs(1);
     store.deliver_event(stale).await.unwrap();
-    assert_eq!(store.receive_event("r1", "t", "late", now).await.unwrap(), None);
+    assert_eq!(
+        store.receive_event("r1", "t", "late", now).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -125,7 +137,10 @@ async fn a_repeated_idempotency_key_is_ignored() {
             .unwrap(),
         Delivery::Duplicate
     );
-    assert_eq!(store.receive_event("r2", "s", "k", now).await.unwrap(), None);
+    assert_eq!(
+        store.receive_event("r2", "s", "k", now).await.unwrap(),
+        None
+    );
 }
 
 #[tokio::test]
@@ -133,7 +148,7 @@ async fn a_delivery_wakes_a_parked_run_and_flags_a_held_one_until_its_driver_hea
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir).await;
     let now = OffsetDateTime::now_utc();
-    let far = now + Duration::from_secs(3600);
+    let far = now + Duration::from_hours(1);
     // A parked run: due now once the event comes.
     run(&store, "parked", "w").await;
     store.receive_event("parked", "s", "a", now).await.unwrap();
@@ -146,7 +161,10 @@ async fn a_delivery_wakes_a_parked_run_and_flags_a_held_one_until_its_driver_hea
     assert!(record.due_at.unwrap() <= OffsetDateTime::now_utc());
     assert_eq!(store.woken_runs("w").await.unwrap(), Vec::<String>::new());
     assert_eq!(store.take_wakes("parked").await.unwrap(), vec!["s"]);
-    assert_eq!(store.take_wakes("parked").await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.take_wakes("parked").await.unwrap(),
+        Vec::<String>::new()
+    );
 
     // A held run: its owner sees the flag; parking it makes it due.
     run(&store, "held", "w").await;

@@ -23,9 +23,9 @@ use std::thread;
 use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::decode::DEFAULT_DETECTION_MAX_SIDE;
 use crate::decode::{ImageFormat, ImageLimits};
 use crate::embedding::Embedding;
-pub use crate::decode::DEFAULT_DETECTION_MAX_SIDE;
 use crate::error::{AnalyzeError, LoadError};
 use crate::models::{self, FaceModels, PipelineSettings};
 

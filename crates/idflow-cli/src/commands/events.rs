@@ -78,8 +78,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
             answer["step"].as_str().unwrap_or_default(),
             answer["run_id"].as_str().unwrap_or_default()
         ),
-        Some("kept") => format!("kept: no run waits for `{key}` yet; the first step that waits for it receives it"),
-        Some("duplicate") => "ignored: an event with this idempotency key was sent before".to_owned(),
+        Some("kept") => format!(
+            "kept: no run waits for `{key}` yet; the first step that waits for it receives it"
+        ),
+        Some("duplicate") => {
+            "ignored: an event with this idempotency key was sent before".to_owned()
+        }
         _ => format!("the server answered {answer}"),
     };
     writeln!(out, "{line}")?;

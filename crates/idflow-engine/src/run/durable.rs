@@ -85,7 +85,7 @@ impl Default for ExecutorOptions {
             poll: Duration::from_secs(1),
             claim_batch: 256,
             stop_grace: Duration::from_secs(10),
-            keep_events: Duration::from_secs(7 * 24 * 3600),
+            keep_events: Duration::from_hours(7 * 24),
         }
     }
 }

@@ -949,7 +949,10 @@ impl Machine {
 
 /// The poll timeout a gate's input gives ([`PollGate::deadline`]):
 /// `Ok(None)` when the gate's policy decides.
-fn gate_deadline(gate: &PollGate, input: &serde_json::Value) -> Result<Option<Duration>, StepError> {
+fn gate_deadline(
+    gate: &PollGate,
+    input: &serde_json::Value,
+) -> Result<Option<Duration>, StepError> {
     let Some(deadline) = &gate.deadline else {
         return Ok(None);
     };

@@ -96,9 +96,9 @@ pub(crate) mod testkit;
 
 pub use action::{Action, RunOutcome, RunStatus, StepState, WaitReason};
 pub use driver::{Discard, EventSink, RunRequest, Runner, RunnerError, Wakes};
-pub use inbox::MemoryInbox;
 pub use durable::{CancelOutcome, ExecError, Executor, ExecutorOptions, SecretSource};
 pub use event::{Event, EventKind, TimerId};
+pub use inbox::MemoryInbox;
 pub use journal::{Codec, Journal, Seal};
 pub use machine::{Machine, MachineError, StepSnapshot};
 pub use metrics::StartedVia;

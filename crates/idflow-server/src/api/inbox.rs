@@ -32,7 +32,11 @@ pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 pub struct SendEvent {
     /// The key the waiting step names (`order:42:paid`): 1 to 512
     /// characters, no control characters.
-    #[schema(min_length = 1, max_length = 512, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 512,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     pub key: String,
     /// What the waiting step receives as `outputs.payload` (any JSON;
     /// `null` when left out).

@@ -66,7 +66,12 @@ impl Inbox for StoreInbox {
     async fn receive(&self, wait: WaitFor<'_>) -> Result<Option<ReceivedEvent>, StepError> {
         let bound = self
             .store
-            .receive_event(wait.run_id, wait.step_id, wait.key, OffsetDateTime::now_utc())
+            .receive_event(
+                wait.run_id,
+                wait.step_id,
+                wait.key,
+                OffsetDateTime::now_utc(),
+            )
             .await
             .map_err(|error| StepError::retryable("inbox", error.to_string()))?;
         bound.map(|event| received(&event)).transpose()
@@ -160,14 +165,18 @@ impl MemoryInbox {
         {
             return Delivery::Duplicate;
         }
-        let Some((run_id, step_id)) = waits.open.get_mut(key).and_then(VecDeque::pop_front)
-        else {
-            waits.kept.entry(key.to_owned()).or_default().push_back(event);
+        let Some((run_id, step_id)) = waits.open.get_mut(key).and_then(VecDeque::pop_front) else {
+            waits
+                .kept
+                .entry(key.to_owned())
+                .or_default()
+                .push_back(event);
             return Delivery::Kept;
         };
-        waits
-            .bound
-            .insert((run_id.clone(), step_id.clone(), key.to_owned()), Some(event));
+        waits.bound.insert(
+            (run_id.clone(), step_id.clone(), key.to_owned()),
+            Some(event),
+        );
         drop(waits);
         self.inner.router.wake(&run_id, &step_id);
         Delivery::Delivered { run_id, step_id }

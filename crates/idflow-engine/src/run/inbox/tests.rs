@@ -49,11 +49,7 @@ outputs:
 ";
 
 /// Starts a run of `runner` on `inbox` as `run_id`, in a task.
-fn start(
-    runner: &Runner,
-    inbox: &MemoryInbox,
-    run_id: &str,
-) -> tokio::task::JoinHandle<RunResult> {
+fn start(runner: &Runner, inbox: &MemoryInbox, run_id: &str) -> tokio::task::JoinHandle<RunResult> {
     let request = inbox.attach(RunRequest::new(json!({})).run_id(run_id));
     tokio::spawn(runner.run(request))
 }
@@ -72,8 +68,11 @@ async fn an_event_sent_while_the_step_waits_wakes_it_at_once() {
     let begun = Instant::now();
     let run = start(&runner, &inbox, "run-1");
     settle().await;
-    tokio::time::advance(Duration::from_secs(600)).await;
-    assert!(!run.is_finished(), "it waits for the event, not for a timer");
+    tokio::time::advance(Duration::from_mins(10)).await;
+    assert!(
+        !run.is_finished(),
+        "it waits for the event, not for a timer"
+    );
     let delivery = inbox.deliver("order:42:paid", json!({"amount": 12}), None);
     assert_eq!(
         delivery,
@@ -84,7 +83,7 @@ async fn an_event_sent_while_the_step_waits_wakes_it_at_once() {
     );
     let result = run.await.unwrap();
     // Woken at the delivery (10 minutes in), not at the hourly fallback.
-    assert_eq!(begun.elapsed(), Duration::from_secs(600));
+    assert_eq!(begun.elapsed(), Duration::from_mins(10));
     assert_eq!(result.status, RunStatus::Succeeded);
     assert_eq!(result.outputs["amount"], json!(12));
     assert_eq!(result.steps["paid"].attempts, 2);
@@ -114,13 +113,21 @@ async fn a_repeated_idempotency_key_is_ignored() {
         inbox.deliver("k", json!(2), Some("same")),
         Delivery::Duplicate
     );
-    let result = start(&runner(&ONE_WAIT.replace("order:42:paid", "k")), &inbox, "r")
-        .await
-        .unwrap();
+    let result = start(
+        &runner(&ONE_WAIT.replace("order:42:paid", "k")),
+        &inbox,
+        "r",
+    )
+    .await
+    .unwrap();
     assert_eq!(result.status, RunStatus::Succeeded);
-    let again = start(&runner(&ONE_WAIT.replace("order:42:paid", "k")), &inbox, "r2");
+    let again = start(
+        &runner(&ONE_WAIT.replace("order:42:paid", "k")),
+        &inbox,
+        "r2",
+    );
     settle().await;
-    tokio::time::advance(Duration::from_secs(3600)).await;
+    tokio::time::advance(Duration::from_hours(1)).await;
     let second = again.await.unwrap();
     assert_eq!(
         second.outputs["outcome"],
@@ -196,9 +203,7 @@ steps:
 
 #[tokio::test(start_paused = true)]
 async fn without_an_inbox_the_step_fails_with_no_inbox() {
-    let result = runner(ONE_WAIT)
-        .run(RunRequest::new(Value::Null))
-        .await;
+    let result = runner(ONE_WAIT).run(RunRequest::new(Value::Null)).await;
     assert_eq!(
         result.steps["paid"].error.as_ref().unwrap().code,
         "no_inbox"
@@ -241,10 +246,10 @@ async fn a_step_woken_while_its_attempt_runs_polls_again_as_soon_as_it_ends() {
                 .with_default_gate(
                     "outputs.received",
                     idflow_core::PollDefaults {
-                        interval: Duration::from_secs(3600),
+                        interval: Duration::from_hours(1),
                         backoff_factor: 1.0,
-                        max_interval: Duration::from_secs(3600),
-                        timeout: Duration::from_secs(24 * 3600),
+                        max_interval: Duration::from_hours(1),
+                        timeout: Duration::from_hours(24),
                     },
                 ),
         })
