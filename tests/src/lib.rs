@@ -18,6 +18,9 @@
 //! - `server.rs`: `idflow serve` through its API (helpers in [`server`]);
 //! - `viewer.rs`: the run viewer in headless Chromium through the real
 //!   server;
+//! - `onboarding.rs`: `workflows/onboarding.yaml` through the real server
+//!   and a person in headless Chromium (verified, not verified, expired,
+//!   and a wait across a restart);
 //! - `observability.rs`: its `/metrics`, and its traces received by an
 //!   OTLP collector stand-in;
 //! - `schemathesis.rs`: schemathesis (from `scripts/setup`) against its

@@ -49,8 +49,19 @@ impl Server {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_on("127.0.0.1:0", data, workflows, extra, env)
+    }
+
+    /// [`Server::start_with_env`] listening on `addr`.
+    pub fn start_on(
+        addr: &str,
+        data: &Path,
+        workflows: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(idflow_bin())
-            .args(["serve", "--addr", "127.0.0.1:0", "--stop-grace", "2s"])
+            .args(["serve", "--addr", addr, "--stop-grace", "2s"])
             .args(extra)
             .arg("--data")
             .arg(data)

@@ -5,18 +5,21 @@
 //! (field names, statuses, reasons, error bodies), this checks against the
 //! provider idflow ships.
 //!
-//! The clock is real: the status gates poll after 1 s, 2 s, ... while the
-//! provider processes each photo in well under a second, so a workflow takes
-//! about a second.
+//! The clock is real. The provider's webhooks come back to the hook route
+//! of the idflow server (served alone on loopback, as `idflow run` serves
+//! it) and wake the status gates of the runs (their in-memory inbox): a
+//! gate reads the status twice, the second time as soon as the photo is
+//! processed, instead of polling after 5 s.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use idflow_core::StepRegistry;
 use idflow_engine::expr::ExprEngine;
-use idflow_engine::run::{RunRequest, Runner};
+use idflow_engine::run::{MemoryInbox, RunRequest, Runner};
 use idflow_engine::source::SourceFile;
 use idflow_engine::validate::validate;
+use idflow_face::webhooks::WebhookSecret;
 use idflow_face::{FaceConnection, ProviderSettings};
 use idflow_provider::{ProviderConfig, create_client, start_embedded_with_engine};
 use idflow_tests::repo_root;
@@ -25,6 +28,7 @@ use serde_json::{Value, json};
 
 async fn run(
     registry: &StepRegistry,
+    inbox: &MemoryInbox,
     file: &str,
     inputs: Value,
     base_dir: &Path,
@@ -41,7 +45,8 @@ async fn run(
     let given = inputs.as_object().expect("inputs").clone();
     let inputs = idflow_engine::inputs::resolve(&workflow, &given, base_dir).expect("valid inputs");
     let runner = Runner::new(workflow, registry).expect("runner");
-    let result = runner.run(RunRequest::new(inputs).base_dir(base_dir)).await;
+    let request = inbox.attach(RunRequest::new(inputs).base_dir(base_dir));
+    let result = runner.run(request).await;
     let text = serde_json::to_string(&result).expect("result as JSON");
     assert!(
         !text.contains(key),
@@ -58,6 +63,24 @@ async fn run(
     serde_json::from_str(&text).expect("result from JSON")
 }
 
+/// The gate `step` ended before its first fallback poll (5 s after its
+/// first read): the provider's webhook woke it (or the first read already
+/// found the photo processed).
+fn woken(result: &Value, step: &str) {
+    let at = |name: &str| {
+        let text = result["steps"][step][name].as_str().expect("a step time");
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+            .expect("an RFC 3339 time")
+    };
+    let waited = at("finished_at") - at("started_at");
+    assert!(
+        waited < time::Duration::seconds(4),
+        "{step} took {waited}: no webhook woke it before its fallback poll: {result:#}"
+    );
+    let attempts = result["steps"][step]["attempts"].as_u64();
+    assert!(attempts.is_some_and(|n| n <= 2), "{result:#}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_face_workflows_run_against_the_embedded_provider() {
     let engine = FaceEngine::load(EngineConfig::new(assets::models_dir()).with_workers(2))
@@ -66,12 +89,37 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
         });
     let data = tempfile::tempdir().unwrap();
     let key = create_client(data.path(), "workflow-tests").await.unwrap();
-    let provider = start_embedded_with_engine(
-        ProviderConfig::new(data.path(), assets::models_dir()),
-        Arc::new(engine),
-    )
-    .await
-    .unwrap();
+    // The hook route on loopback, delivering to the runs' inbox.
+    let inbox = MemoryInbox::new();
+    let hooks = idflow_server::Hooks::new(Vec::new(), Arc::new(inbox.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!(
+        "http://{}/api/v1/hooks/truora",
+        listener.local_addr().unwrap()
+    );
+    let hook_router = idflow_server::api::hooks::router(hooks.clone());
+    tokio::spawn(async move { axum::serve(listener, hook_router).await.unwrap() });
+    let mut config = ProviderConfig::new(data.path(), assets::models_dir());
+    config
+        .webhook_targets
+        .allowed
+        .push(url::Url::parse(&hook_url).unwrap());
+    let provider = start_embedded_with_engine(config, Arc::new(engine))
+        .await
+        .unwrap();
+    let registered: Value = reqwest::Client::new()
+        .post(provider.base_url().join("/v1/webhooks").unwrap())
+        .header(idflow_provider::API_KEY_HEADER, &key)
+        .form(&[("url", hook_url.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    hooks.add_secret(
+        WebhookSecret::new(registered["secret"].as_str().expect("the hook's secret")).unwrap(),
+    );
     let settings = ProviderSettings::single_origin(provider.base_url().as_str(), &key).unwrap();
     let mut registry = StepRegistry::new();
     idflow_steps::register(&mut registry).unwrap();
@@ -88,6 +136,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
     // Enroll Obama: success, and a verification page URL (redacted in the result).
     let result = run(
         &registry,
+        &inbox,
         "face-enrollment.yaml",
         json!({"photo": "obama.jpg", "account_id": "obama"}),
         dir,
@@ -96,6 +145,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
     .await;
     assert_eq!(result["status"], "succeeded", "{result:#}");
     assert_eq!(result["outputs"]["outcome"], "enrolled");
+    woken(&result, "processed");
     assert_eq!(result["outputs"]["account_id"], "obama");
     assert_eq!(result["outputs"]["verification_url"], "[redacted]");
     assert!(
@@ -106,6 +156,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
     // Another photo of him is verified; Biden is not.
     let result = run(
         &registry,
+        &inbox,
         "face-verification.yaml",
         json!({"account_id": "obama", "selfie": "obama2.jpg"}),
         dir,
@@ -114,11 +165,13 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
     .await;
     assert_eq!(result["status"], "succeeded", "{result:#}");
     assert_eq!(result["outputs"]["outcome"], "verified");
+    woken(&result, "decision");
     assert_eq!(result["outputs"]["similarity_status"], "success");
     assert!(result["outputs"]["confidence_score"].as_f64().unwrap() >= 0.65);
 
     let result = run(
         &registry,
+        &inbox,
         "face-verification.yaml",
         json!({"account_id": "obama", "selfie": "biden.jpg"}),
         dir,
@@ -135,6 +188,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
     // No face, and not an image: each ends in its own outcome.
     let result = run(
         &registry,
+        &inbox,
         "face-enrollment.yaml",
         json!({"photo": "coffee.png"}),
         dir,
@@ -147,6 +201,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
 
     let result = run(
         &registry,
+        &inbox,
         "face-enrollment.yaml",
         json!({"photo": "notes.jpg"}),
         dir,
@@ -163,6 +218,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
     // Report Biden to the blocklist; enrolling him then fails.
     let result = run(
         &registry,
+        &inbox,
         "blocklist-report.yaml",
         json!({"photo": "biden.jpg", "country": "CO"}),
         dir,
@@ -174,6 +230,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
 
     let result = run(
         &registry,
+        &inbox,
         "face-enrollment.yaml",
         json!({"photo": "biden.jpg", "account_id": "biden"}),
         dir,
@@ -191,6 +248,7 @@ async fn the_face_workflows_run_against_the_embedded_provider() {
     idflow_face::register(&mut registry, FaceConnection::configured(settings).unwrap()).unwrap();
     let result = run(
         &registry,
+        &inbox,
         "face-enrollment.yaml",
         json!({"photo": "obama.jpg"}),
         dir,

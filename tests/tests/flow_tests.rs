@@ -58,6 +58,7 @@ fn the_shipped_workflows_pass_their_tests() {
         "face-enrollment",
         "face-verification",
         "hello-world",
+        "onboarding",
     ] {
         assert!(
             text.contains(&format!("PASS  workflows/{workflow}.test.yaml › ")),

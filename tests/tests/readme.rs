@@ -136,6 +136,7 @@ fn every_command_in_the_readme_runs_as_shown() {
             for var in [
                 "IDFLOW_VALIDATIONS_URL",
                 "IDFLOW_ACCOUNT_URL",
+                "IDFLOW_IDENTITY_URL",
                 "IDFLOW_IDENTITY_WEB_URL",
             ] {
                 env.push((var.into(), url.clone()));

@@ -1,8 +1,10 @@
 //! `idflow serve` as the idflow server, through the real binary: tokens
 //! made with `idflow token`, a face enrollment started through the API
 //! against the embedded provider served by the same process, live progress
-//! until the end, and a graceful stop (SIGTERM) with a waiting run that the
-//! next start picks up and cancels.
+//! until the end, its status gate woken by the provider's webhook to the
+//! hook the server registers itself (kept across restarts, replaced when
+//! the server moves, hooks left behind removed), and a graceful stop
+//! (SIGTERM) with a waiting run that the next start picks up and cancels.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
@@ -237,4 +239,124 @@ fn the_cli_starts_follows_lists_shows_and_cancels_runs_on_a_server() {
     let output = remote(&server, Some(&token), &["runs", "prune"]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("data directory"));
+}
+
+/// The embedded provider's hooks of the server's local client: (id, url).
+fn local_hooks(server: &Server, data: &std::path::Path) -> Vec<(String, String)> {
+    let key = std::fs::read_to_string(data.join("provider/local-client.key")).unwrap();
+    let listed: Value = client()
+        .get(format!("{}/v1/webhooks", server.url))
+        .header("Truora-API-Key", key.trim())
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    listed["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hook| {
+            (
+                hook["webhook_id"].as_str().unwrap().to_owned(),
+                hook["url"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The hook `idflow serve` keeps: (id, url), and the file's mode.
+fn kept_hook(data: &std::path::Path) -> (String, String, u32) {
+    let path = data.join("provider/local-client.hook");
+    let kept: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let mode = {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777
+    };
+    (
+        kept["webhook_id"].as_str().unwrap().to_owned(),
+        kept["url"].as_str().unwrap().to_owned(),
+        mode,
+    )
+}
+
+fn rfc3339(value: &Value) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(
+        value.as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+}
+
+#[test]
+fn idflow_serve_registers_its_provider_hook_whose_webhooks_wake_the_face_gate() {
+    let data = tempfile::tempdir().unwrap();
+    let token = token(data.path(), "signup-service");
+    let workflows = repo_root().join("workflows");
+    // Private targets allowed: this test adds a hook left behind below.
+    let server = Server::start(data.path(), &workflows, &["--allow-private-webhooks"]);
+    let hook_url = format!("{}/api/v1/hooks/truora", server.url);
+    let (first_id, url, mode) = kept_hook(data.path());
+    assert_eq!(url, hook_url);
+    assert_eq!(mode, 0o600, "the hook's secret is the owner's only");
+    assert_eq!(
+        local_hooks(&server, data.path()),
+        [(first_id.clone(), hook_url.clone())]
+    );
+
+    // An enrollment: the provider processes the photo in well under a
+    // second, and its webhook ends the gate at once instead of its next
+    // poll 5 s later.
+    let photo = std::fs::read(repo_root().join(".cache/photos/obama.jpg"))
+        .expect("the sample photos are set up (scripts/setup)");
+    let run_id = start(
+        &server,
+        &token,
+        &json!({
+            "workflow": "face-enrollment",
+            "inputs": {"photo": {"$file": {"name": "obama.jpg", "content_base64": base64::engine::general_purpose::STANDARD.encode(photo)}}}
+        }),
+    );
+    let events = events(&server, &token, &run_id, |_, _| false);
+    let (_, result) = events.last().expect("events");
+    assert_eq!(result["status"], "succeeded", "{result}");
+    let processed = &result["steps"]["processed"];
+    assert!(processed["attempts"].as_u64().unwrap() <= 2, "{processed}");
+    let waited = rfc3339(&processed["finished_at"]) - rfc3339(&processed["started_at"]);
+    assert!(
+        waited < time::Duration::seconds(4),
+        "the gate took {waited}: it was not woken by the webhook before its fallback poll"
+    );
+
+    // A hook left behind (by a run that was killed): a loopback hook
+    // address where nothing listens any more.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone_url = format!("http://{}/api/v1/hooks/truora", gone.local_addr().unwrap());
+    drop(gone);
+    let key = std::fs::read_to_string(data.path().join("provider/local-client.key")).unwrap();
+    let added = client()
+        .post(format!("{}/v1/webhooks", server.url))
+        .header("Truora-API-Key", key.trim())
+        .form(&[("url", gone_url.as_str())])
+        .send()
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    assert_eq!(local_hooks(&server, data.path()).len(), 2);
+
+    // Restarted on the same address: the same hook, the one left behind gone.
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    assert!(server.terminate().success());
+    let server = Server::start_on(&addr, data.path(), &workflows, &[], &[]);
+    assert_eq!(kept_hook(data.path()).0, first_id);
+    assert_eq!(
+        local_hooks(&server, data.path()),
+        [(first_id.clone(), hook_url)]
+    );
+
+    // On another address: a new hook replaces it.
+    assert!(server.terminate().success());
+    let server = Server::start(data.path(), &workflows, &[]);
+    let (moved_id, moved_url, _) = kept_hook(data.path());
+    assert_ne!(moved_id, first_id);
+    assert_eq!(moved_url, format!("{}/api/v1/hooks/truora", server.url));
+    assert_eq!(local_hooks(&server, data.path()), [(moved_id, moved_url)]);
 }

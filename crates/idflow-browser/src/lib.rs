@@ -14,11 +14,14 @@
 //!   (one session: open, click, type, evaluate, wait, screenshots, screen
 //!   emulation).
 //! - [`axe`]: [`axe::assert_no_violations`], axe-core's default rules.
+//! - [`camera`]: a photo as the fake camera's video
+//!   ([`camera::y4m_from_photo`]).
 
 // Test support: a failed expectation is a failed test.
 #![allow(clippy::missing_panics_doc, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod axe;
+pub mod camera;
 pub mod webdriver;
 
 pub use webdriver::{Browser, Driver, WAIT_DEADLINE};

@@ -80,10 +80,18 @@ impl<'a> Node<'a> {
             }
         }
         let gate_label = step.gate.as_ref().map(|gate| {
+            // A gate whose deadline is an input lasts what `with` says.
+            let deadline = match &gate.deadline {
+                Some(deadline) => format!(
+                    "with.{} (default {})",
+                    deadline.input,
+                    format_duration(gate.poll.timeout)
+                ),
+                None => format_duration(gate.poll.timeout),
+            };
             lines.push(format!(
-                "poll: every {}, up to {}",
-                format_duration(gate.poll.interval),
-                format_duration(gate.poll.timeout)
+                "poll: every {}, up to {deadline}",
+                format_duration(gate.poll.interval)
             ));
             format!("until {}", shorten(&gate.until.source, Some("")))
         });

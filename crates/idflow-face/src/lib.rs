@@ -2,8 +2,9 @@
 //!
 //! The `face.*` step types enroll a user's reference face, upload photos,
 //! wait for the provider's verdict, issue a web token for the verification
-//! page, validate a selfie against an enrolled face and report faces to the
-//! client's blocklist. They speak the Truora-compatible provider contract
+//! page, wait for the person's verification there (woken by the provider's
+//! webhook), validate a selfie against an enrolled face and report faces to
+//! the client's blocklist. They speak the Truora-compatible provider contract
 //! over HTTP, so one workflow runs unchanged against Truora and against the
 //! embedded provider: only the [`ProviderSettings`] differ.
 //!
@@ -17,6 +18,9 @@
 //!   ambiguous).
 //! - [`photo`]: reading photos from disk and typing them by their bytes.
 //! - [`steps`]: the step types, one module per part of the process.
+//! - [`webhooks`]: the provider's signed webhooks, checked, and the event
+//!   keys they are delivered under (the status gates wait for those keys,
+//!   polling only as a fallback).
 //! - [`register`]: adds every step type to a [`StepRegistry`].
 //!
 //! ## Use
@@ -46,22 +50,23 @@ pub mod connection;
 pub mod photo;
 pub mod settings;
 pub mod steps;
+pub mod webhooks;
 
 use idflow_core::{RegistryError, StepRegistry};
 
 pub use client::{ClientBuildError, ClientOptions, ProviderClient, ProviderError};
 pub use connection::FaceConnection;
-pub use settings::{ProviderSettings, SettingsError};
+pub use settings::{ProviderSettings, ProviderUrls, SettingsError};
 
 /// Registers every `face.*` step type, all talking to `connection`:
 /// `face.create_enrollment`, `face.upload_photo`, `face.get_enrollment`,
-/// `face.await_enrollment`, `face.issue_token`, `face.create_validation` and
-/// `face.await_validation`.
+/// `face.await_enrollment`, `face.issue_token`, `face.create_validation`,
+/// `face.await_validation` and `face.await_verification`.
 pub fn register(
     registry: &mut StepRegistry,
     connection: FaceConnection,
 ) -> Result<(), RegistryError> {
-    use steps::{enrollment, token, upload, validation};
+    use steps::{enrollment, token, upload, validation, verification};
     registry.register(enrollment::CreateEnrollmentStep::new(connection.clone()))?;
     registry.register(upload::UploadPhotoStep::new(connection.clone()))?;
     registry.register(enrollment::GetEnrollmentStep::get(connection.clone()))?;
@@ -70,6 +75,7 @@ pub fn register(
     ))?;
     registry.register(token::IssueTokenStep::new(connection.clone()))?;
     registry.register(validation::CreateValidationStep::new(connection.clone()))?;
-    registry.register(validation::AwaitValidationStep::new(connection))?;
+    registry.register(validation::AwaitValidationStep::new(connection.clone()))?;
+    registry.register(verification::AwaitVerificationStep::new(connection))?;
     Ok(())
 }

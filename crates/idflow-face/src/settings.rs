@@ -10,6 +10,7 @@
 //! | API key (a secret) | `TRUORA_API_KEY` | `api_key` | none: no provider is configured |
 //! | validations API | `IDFLOW_VALIDATIONS_URL` | `validations_url` | `https://api.validations.truora.com` |
 //! | account API | `IDFLOW_ACCOUNT_URL` | `account_url` | `https://api.account.truora.com` |
+//! | identity API (web processes) | `IDFLOW_IDENTITY_URL` | `identity_url` | `https://api.identity.truora.com` |
 //! | identity web page | `IDFLOW_IDENTITY_WEB_URL` | `identity_web_url` | `https://identity.truora.com` |
 //!
 //! Without an API key nothing is configured ([`ProviderSettings::load`]
@@ -26,6 +27,8 @@ pub const ENV_API_KEY: &str = "TRUORA_API_KEY";
 pub const ENV_VALIDATIONS_URL: &str = "IDFLOW_VALIDATIONS_URL";
 /// The environment variable holding the account API's base URL.
 pub const ENV_ACCOUNT_URL: &str = "IDFLOW_ACCOUNT_URL";
+/// The environment variable holding the identity API's base URL.
+pub const ENV_IDENTITY_URL: &str = "IDFLOW_IDENTITY_URL";
 /// The environment variable holding the identity web page's base URL.
 pub const ENV_IDENTITY_WEB_URL: &str = "IDFLOW_IDENTITY_WEB_URL";
 
@@ -33,6 +36,8 @@ pub const ENV_IDENTITY_WEB_URL: &str = "IDFLOW_IDENTITY_WEB_URL";
 pub const DEFAULT_VALIDATIONS_URL: &str = "https://api.validations.truora.com";
 /// Truora's account API (web tokens).
 pub const DEFAULT_ACCOUNT_URL: &str = "https://api.account.truora.com";
+/// Truora's identity API (the results of web processes).
+pub const DEFAULT_IDENTITY_URL: &str = "https://api.identity.truora.com";
 /// Truora's identity web page (`/?token=...`).
 pub const DEFAULT_IDENTITY_WEB_URL: &str = "https://identity.truora.com";
 
@@ -90,13 +95,14 @@ pub enum SettingsError {
     },
 }
 
-/// How to reach the provider: three base URLs and the API key.
+/// How to reach the provider: four base URLs and the API key.
 ///
 /// `Debug` shows the URLs and hides the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderSettings {
     validations_url: Url,
     account_url: Url,
+    identity_url: Url,
     identity_web_url: Url,
     api_key: String,
 }
@@ -106,6 +112,7 @@ impl std::fmt::Debug for ProviderSettings {
         f.debug_struct("ProviderSettings")
             .field("validations_url", &self.validations_url.as_str())
             .field("account_url", &self.account_url.as_str())
+            .field("identity_url", &self.identity_url.as_str())
             .field("identity_web_url", &self.identity_web_url.as_str())
             .field("api_key", &idflow_core::redact::REDACTED)
             .finish()
@@ -115,16 +122,12 @@ impl std::fmt::Debug for ProviderSettings {
 impl ProviderSettings {
     /// Settings from explicit values (each URL an absolute http(s) base
     /// URL without credentials, query or fragment).
-    pub fn new(
-        validations_url: &str,
-        account_url: &str,
-        identity_web_url: &str,
-        api_key: &str,
-    ) -> Result<Self, SettingsError> {
+    pub fn new(urls: ProviderUrls<'_>, api_key: &str) -> Result<Self, SettingsError> {
         Ok(Self {
-            validations_url: base_url(validations_url, "validations_url")?,
-            account_url: base_url(account_url, "account_url")?,
-            identity_web_url: base_url(identity_web_url, "identity_web_url")?,
+            validations_url: base_url(urls.validations, "validations_url")?,
+            account_url: base_url(urls.account, "account_url")?,
+            identity_url: base_url(urls.identity, "identity_url")?,
+            identity_web_url: base_url(urls.identity_web, "identity_web_url")?,
             api_key: api_key_value(api_key, "api_key")?,
         })
     }
@@ -132,7 +135,15 @@ impl ProviderSettings {
     /// Settings for a provider that serves everything on one origin (the
     /// embedded provider: API, upload links and verification page).
     pub fn single_origin(base_url: &str, api_key: &str) -> Result<Self, SettingsError> {
-        Self::new(base_url, base_url, base_url, api_key)
+        Self::new(
+            ProviderUrls {
+                validations: base_url,
+                account: base_url,
+                identity: base_url,
+                identity_web: base_url,
+            },
+            api_key,
+        )
     }
 
     /// Settings from the environment only; `None` without `TRUORA_API_KEY`.
@@ -203,6 +214,14 @@ impl ProviderSettings {
             ),
             (
                 lookup(
+                    ENV_IDENTITY_URL,
+                    "identity_url",
+                    table.and_then(|t| t.identity_url.as_ref()),
+                ),
+                DEFAULT_IDENTITY_URL,
+            ),
+            (
+                lookup(
                     ENV_IDENTITY_WEB_URL,
                     "identity_web_url",
                     table.and_then(|t| t.identity_web_url.as_ref()),
@@ -223,13 +242,15 @@ impl ProviderSettings {
             }
             return Ok(None);
         };
-        let [validations, account, identity_web] = urls.map(|(given, default)| match given {
-            Some((value, origin)) => base_url(&value, &origin),
-            None => base_url(default, "the default"),
-        });
+        let [validations, account, identity, identity_web] =
+            urls.map(|(given, default)| match given {
+                Some((value, origin)) => base_url(&value, &origin),
+                None => base_url(default, "the default"),
+            });
         Ok(Some(Self {
             validations_url: validations?,
             account_url: account?,
+            identity_url: identity?,
             identity_web_url: identity_web?,
             api_key: api_key_value(&api_key, &key_origin)?,
         }))
@@ -245,6 +266,11 @@ impl ProviderSettings {
         &self.account_url
     }
 
+    /// The identity API (`GET /v1/processes/{id}/result`).
+    pub fn identity_url(&self) -> &Url {
+        &self.identity_url
+    }
+
     /// The identity web page (`/?token=...`).
     pub fn identity_web_url(&self) -> &Url {
         &self.identity_web_url
@@ -254,6 +280,19 @@ impl ProviderSettings {
     pub fn api_key(&self) -> &str {
         &self.api_key
     }
+}
+
+/// The base URLs of [`ProviderSettings::new`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderUrls<'a> {
+    /// The validations API (enrollments, validations).
+    pub validations: &'a str,
+    /// The account API (web tokens).
+    pub account: &'a str,
+    /// The identity API (web processes).
+    pub identity: &'a str,
+    /// The identity web page (`/?token=...`).
+    pub identity_web: &'a str,
 }
 
 /// A parsed config file (`idflow.toml`). Only its `[provider]` table is
@@ -270,6 +309,7 @@ pub struct ConfigFile {
 struct ProviderTable {
     validations_url: Option<String>,
     account_url: Option<String>,
+    identity_url: Option<String>,
     identity_web_url: Option<String>,
     #[serde(default, deserialize_with = "secret_text")]
     api_key: Option<String>,
@@ -280,6 +320,7 @@ impl std::fmt::Debug for ProviderTable {
         f.debug_struct("ProviderTable")
             .field("validations_url", &self.validations_url)
             .field("account_url", &self.account_url)
+            .field("identity_url", &self.identity_url)
             .field("identity_web_url", &self.identity_web_url)
             .field(
                 "api_key",
@@ -422,6 +463,10 @@ mod tests {
         assert_eq!(
             settings.account_url().as_str(),
             "https://api.account.truora.com/"
+        );
+        assert_eq!(
+            settings.identity_url().as_str(),
+            "https://api.identity.truora.com/"
         );
         assert_eq!(
             settings.identity_web_url().as_str(),

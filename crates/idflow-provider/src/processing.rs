@@ -260,15 +260,38 @@ async fn process_validation(state: &AppState, image: PendingImage) -> Result<(),
     {
         return Ok(());
     }
-    // A process whose photo could not be used waits for another: it is not over.
-    if let Some(process) = store.process_of_validation(&row.id).await?
-        && !process.awaits_photo()
-    {
-        let event = match outcome.status {
-            Status::Success => "process.succeeded",
-            _ => "process.failed",
-        };
-        webhooks::emit(state, &process.client_id, event, views::process(&process));
+    let success = outcome.status == Status::Success;
+    match store.process_of_validation(&row.id).await? {
+        // A process whose photo could not be used waits for another: it is
+        // not over.
+        Some(process) if process.awaits_photo() => {}
+        Some(process) => {
+            let event = if success {
+                "process.succeeded"
+            } else {
+                "process.failed"
+            };
+            webhooks::emit(state, &process.client_id, event, views::process(&process));
+        }
+        // A validation of the API (not of a web process): its own event.
+        None => {
+            if let Some(updated) = store
+                .validation(&row.client_id, &row.id, state.now())
+                .await?
+            {
+                let event = if success {
+                    "validation.succeeded"
+                } else {
+                    "validation.failed"
+                };
+                webhooks::emit(
+                    state,
+                    &row.client_id,
+                    event,
+                    views::validation(&updated, true, None),
+                );
+            }
+        }
     }
     state.notify_processed(ProcessedEvent {
         kind: TargetKind::Validation,

@@ -5,8 +5,11 @@
 //! does not get a 2xx answer is retried with doubling delays
 //! ([`crate::RetryPolicy`]); retries stop when the provider shuts down.
 //!
-//! Events: `enrollment.succeeded`, `enrollment.failed`, `process.succeeded`,
-//! `process.failed`. Each delivery checks its target again
+//! Events: `enrollment.succeeded`, `enrollment.failed`,
+//! `validation.succeeded`, `validation.failed` (validations created through
+//! the API; `data` with its `details`), `process.succeeded`,
+//! `process.failed` (web processes, whose validations send no event of
+//! their own). Each delivery checks its target again
 //! ([`crate::WebhookTargets`]).
 
 use axum::http::header::CONTENT_TYPE;

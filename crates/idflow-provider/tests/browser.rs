@@ -14,8 +14,6 @@
 // Helpers are test code too: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-#[path = "browser/camera.rs"]
-mod camera;
 #[allow(dead_code)] // shared with the API tests, which use all of it
 #[path = "provider/support.rs"]
 mod support;
@@ -28,7 +26,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use idflow_browser::{Browser, Driver, axe};
+use idflow_browser::{Browser, Driver, axe, camera};
 use support::{TestProvider, new_client, photo};
 
 /// Where the screenshots go (`target/tmp/browser-screenshots/`).

@@ -81,6 +81,7 @@ async fn bench() -> Bench {
         secrets: Arc::new(|_: &str| None::<String>),
         uploads: dir.path().join("uploads"),
         metrics: None,
+        hook_secrets: Vec::new(),
     });
     Bench {
         _dir: dir,

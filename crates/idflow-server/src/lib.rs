@@ -15,8 +15,8 @@
 //! - [`watch`]: a [`RunStore`](idflow_engine::run::RunStore) wrapper that
 //!   tells live watchers which runs changed.
 //! - [`error`]: the one error shape, `{"error": {"code", "message"}}`.
-//! - [`api`]: the routes, one module per resource, and the OpenAPI
-//!   document.
+//! - [`api`]: the routes, one module per resource (the provider's signed
+//!   webhooks in [`api::hooks`]), and the OpenAPI document.
 //! - [`health`]: `/healthz` and `/readyz`.
 //! - [`ui`]: the run viewer (sign-in, runs, a run's graph and timeline),
 //!   its pages embedded in the binary.
@@ -36,8 +36,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use idflow_engine::run::{Executor, SecretSource};
+use idflow_face::webhooks::WebhookSecret;
 use idflow_store::ApiStore;
 
+pub use api::hooks::{EventTarget, Hooks};
 pub use api::{openapi, router};
 pub use catalog::Catalog;
 pub use error::ApiError;
@@ -60,6 +62,7 @@ struct StateInner {
     secrets: Arc<dyn SecretSource>,
     uploads: PathBuf,
     metrics: Option<RenderMetrics>,
+    hooks: Hooks,
 }
 
 impl std::fmt::Debug for ServerState {
@@ -89,6 +92,10 @@ pub struct ServerParts {
     /// The metrics recorder's text, served at `/metrics` (none: no such
     /// route).
     pub metrics: Option<RenderMetrics>,
+    /// The secrets the provider's webhooks may be signed with
+    /// (`POST /api/v1/hooks/truora`; none: refused until one is added with
+    /// [`ServerState::hooks`]).
+    pub hook_secrets: Vec<WebhookSecret>,
 }
 
 impl std::fmt::Debug for ServerParts {
@@ -104,6 +111,7 @@ impl ServerState {
     /// The state of a server made of `parts`.
     pub fn new(parts: ServerParts) -> Self {
         let tokens = Tokens::new(Arc::clone(&parts.api_store));
+        let hooks = Hooks::new(parts.hook_secrets, Arc::new(parts.executor.clone()));
         Self {
             inner: Arc::new(StateInner {
                 executor: parts.executor,
@@ -114,6 +122,7 @@ impl ServerState {
                 secrets: parts.secrets,
                 uploads: parts.uploads,
                 metrics: parts.metrics,
+                hooks,
             }),
         }
     }
@@ -131,6 +140,12 @@ impl ServerState {
     /// The API tokens.
     pub fn tokens(&self) -> &Tokens {
         &self.inner.tokens
+    }
+
+    /// The receiver of the provider's webhooks (add the secret of a hook
+    /// registered after the start here).
+    pub fn hooks(&self) -> &Hooks {
+        &self.inner.hooks
     }
 
     pub(crate) fn api_store(&self) -> &Arc<dyn ApiStore> {

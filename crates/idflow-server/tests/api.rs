@@ -1,8 +1,10 @@
 //! The API in-process, on a real SQLite store with the core steps and a
-//! worker loop: every route (API and viewer) behind the token, starts
-//! (idempotent, with files, refused inputs), listing, live progress until
-//! the end, cancel, a run's pinned graph, the error shape; signing in to
-//! the viewer and out.
+//! worker loop: every route (API and viewer) behind the token but the
+//! provider's signed webhooks, starts (idempotent, with files, refused
+//! inputs), listing, live progress until the end, cancel, a run's pinned
+//! graph, the error shape; signing in to the viewer and out; provider
+//! webhooks waking a face gate (against a stub provider on loopback),
+//! refused when not signed with the hook's secret, delivered once.
 
 #![allow(clippy::unwrap_used, reason = "test helpers fail loudly")]
 
@@ -16,6 +18,8 @@ use base64::Engine as _;
 use futures::StreamExt as _;
 use idflow_core::StepRegistry;
 use idflow_engine::run::{Executor, ExecutorOptions, RunStore};
+use idflow_face::webhooks::{WebhookSecret, sign};
+use idflow_face::{FaceConnection, ProviderSettings};
 use idflow_server::ui::{Access, LOGIN_PATH, ROUTES as UI_ROUTES};
 use idflow_server::{Catalog, Changes, ServerParts, ServerState, WatchedStore, tokens};
 use idflow_store::{Durability, KeySeal, SqliteStore};
@@ -77,6 +81,24 @@ steps:
     with: {message: got a photo}
 ";
 
+/// A face gate whose fallback poll would come only after an hour: only
+/// the provider's webhook can end it within a test.
+const FACE_GATE: &str = r"
+name: face-gate
+inputs:
+  enrollment_id: {type: string}
+steps:
+  processed:
+    uses: face.await_enrollment
+    with: {enrollment_id: '${{ inputs.enrollment_id }}'}
+    poll: {interval: 1h, timeout: 2h}
+outputs:
+  status: ${{ steps.processed.outputs.status }}
+";
+
+/// The secret the test server's provider signs its webhooks with.
+const HOOK_SECRET: &str = "hook-secret-for-tests-0123456789";
+
 const SECRETIVE: &str = r"
 name: secretive
 secrets: [NOT_SET_ANYWHERE_123]
@@ -103,6 +125,11 @@ impl Drop for Server {
 }
 
 async fn server() -> Server {
+    server_with(FaceConnection::unconfigured()).await
+}
+
+/// A server whose face steps talk to `face`.
+async fn server_with(face: FaceConnection) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let workflows = dir.path().join("workflows");
     std::fs::create_dir(&workflows).unwrap();
@@ -112,6 +139,7 @@ async fn server() -> Server {
         ("awaiting.yaml", AWAITING),
         ("with-file.yaml", WITH_FILE),
         ("secretive.yaml", SECRETIVE),
+        ("face-gate.yaml", FACE_GATE),
         (
             "broken.yaml",
             "name: broken\nsteps:\n  a:\n    uses: core.nope\n",
@@ -122,6 +150,7 @@ async fn server() -> Server {
     }
     let mut registry = StepRegistry::new();
     idflow_steps::register(&mut registry).unwrap();
+    idflow_face::register(&mut registry, face).unwrap();
     let registry = Arc::new(registry);
     let store = Arc::new(
         SqliteStore::open(dir.path(), Durability::Normal)
@@ -160,6 +189,7 @@ async fn server() -> Server {
         secrets: Arc::new(|_: &str| None::<String>),
         uploads: dir.path().join("uploads"),
         metrics: None,
+        hook_secrets: vec![WebhookSecret::new(HOOK_SECRET).unwrap()],
     });
     Server {
         router: idflow_server::router(state.clone()),
@@ -272,12 +302,21 @@ fn parse_events(text: &str) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// Every route the document lists, with its path parameters filled in.
-fn documented_routes() -> Vec<(Method, String)> {
+/// Every route the document lists as needing a token (all but those
+/// whose `security` is `[{}]`: `signed`), with its path parameters filled
+/// in.
+fn documented_routes(signed: &mut Vec<(Method, String)>) -> Vec<(Method, String)> {
     let document = serde_json::to_value(idflow_server::openapi()).unwrap();
     let mut routes = vec![(Method::GET, "/api/v1/openapi.json".to_owned())];
     for (path, item) in document["paths"].as_object().unwrap() {
-        for method in item.as_object().unwrap().keys() {
+        for (method, operation) in item.as_object().unwrap() {
+            if operation["security"] == json!([{}]) {
+                signed.push((
+                    method.to_uppercase().parse().unwrap(),
+                    format!("/api/v1{path}"),
+                ));
+                continue;
+            }
             let path = path
                 .replace("{run_id}", "0190c1d2-0000-7000-8000-000000000000")
                 .replace("{name}", "hello");
@@ -312,8 +351,16 @@ fn ui_routes() -> Vec<(Method, String, Access)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_needs_a_valid_token() {
     let server = server().await;
-    let routes = documented_routes();
+    let mut signed = Vec::new();
+    let routes = documented_routes(&mut signed);
     assert!(routes.len() >= 8, "{routes:?}");
+    // Only the provider's webhooks go without a token: they are signed
+    // (their own tests below).
+    assert_eq!(
+        signed,
+        [(Method::POST, "/api/v1/hooks/truora".to_owned())],
+        "routes documented without a token"
+    );
     for (method, path) in routes {
         for authorization in [None, Some("Bearer idf_wrong"), Some("Basic dGVzdDp0ZXN0")] {
             let mut request = Request::builder().method(method.clone()).uri(&path);
@@ -460,6 +507,7 @@ async fn workflows_are_listed_valid_or_not_with_their_diagnostics() {
         [
             ("awaiting", true),
             ("broken", false),
+            ("face-gate", true),
             ("hello", true),
             ("napping", true),
             ("secretive", true),
@@ -1029,4 +1077,262 @@ async fn a_run_s_graph_is_its_pinned_workflow_whatever_the_file_says_now() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["error"]["code"], "run_not_found");
+}
+
+/// A stub of the provider's `GET /v1/enrollments/{id}` on loopback: every
+/// enrollment has the status set last.
+struct StubProvider {
+    status: Arc<std::sync::Mutex<&'static str>>,
+    url: String,
+}
+
+impl StubProvider {
+    async fn start() -> Self {
+        let status = Arc::new(std::sync::Mutex::new("pending"));
+        let app = Router::new().route(
+            "/v1/enrollments/{id}",
+            axum::routing::get({
+                let status = Arc::clone(&status);
+                move |axum::extract::Path(id): axum::extract::Path<String>| {
+                    let status = *status.lock().unwrap();
+                    async move {
+                        axum::Json(json!({
+                            "enrollment_id": id, "account_id": "ACC1", "status": status,
+                        }))
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self { status, url }
+    }
+
+    fn set(&self, status: &'static str) {
+        *self.status.lock().unwrap() = status;
+    }
+
+    fn connection(&self) -> FaceConnection {
+        let settings = ProviderSettings::single_origin(&self.url, "stub-key").unwrap();
+        FaceConnection::configured(settings).unwrap()
+    }
+}
+
+/// The claims of a webhook as the provider signs them, dated now.
+fn webhook(jti: &str, event: &str, data: &Value) -> Value {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    json!({"iss": "idflow-provider", "iat": now, "jti": jti, "event": event, "webhook_id": "WHK1", "data": data})
+}
+
+fn signed(secret: &str, claims: &Value) -> String {
+    sign(&WebhookSecret::new(secret).unwrap(), claims)
+}
+
+/// `POST /api/v1/hooks/truora` with `body`, without any token.
+fn hook(body: &str) -> Request<Body> {
+    Request::post("/api/v1/hooks/truora")
+        .header(header::CONTENT_TYPE, "application/jwt")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+impl Server {
+    /// Starts `face-gate` for `enrollment_id` and returns once its gate has
+    /// read the enrollment once and waits (its wait for the webhook is
+    /// registered by then).
+    async fn start_awaiting(&self, enrollment_id: &str) -> String {
+        let run_id = self
+            .start(&json!({"workflow": "face-gate", "inputs": {"enrollment_id": enrollment_id}}))
+            .await;
+        self.events_until(&run_id, |(name, data)| {
+            name == "step" && data["step"] == "processed" && data["status"] == "waiting"
+        })
+        .await;
+        run_id
+    }
+
+    /// The run's end (30 s at most: the gate's fallback poll is an hour
+    /// away, so only a webhook can end it in time).
+    async fn end_of(&self, run_id: &str) -> Value {
+        let events = tokio::time::timeout(Duration::from_secs(30), self.events_until_end(run_id))
+            .await
+            .expect("the webhook woke the gate: the run ended long before its next poll");
+        let (name, result) = events.last().unwrap().clone();
+        assert_eq!(name, "end", "{events:?}");
+        result
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_provider_webhook_wakes_the_waiting_gate_at_once() {
+    let provider = StubProvider::start().await;
+    let server = server_with(provider.connection()).await;
+    let run_id = server.start_awaiting("ENR1").await;
+
+    provider.set("success");
+    let data = json!({"enrollment_id": "ENR1", "account_id": "ACC1", "status": "success"});
+    let token = signed(HOOK_SECRET, &webhook("EVT1", "enrollment.succeeded", &data));
+    let (status, _, body) = server.call(hook(&token)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "event": "enrollment.succeeded",
+            "deliveries": [{"key": "truora:enrollment:ENR1", "outcome": "delivered"}],
+        })
+    );
+    let result = server.end_of(&run_id).await;
+    assert_eq!(result["status"], "succeeded", "{result}");
+    assert_eq!(result["outputs"]["status"], "success");
+    assert_eq!(result["steps"]["processed"]["attempts"], 2, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_unsigned_expired_or_wrongly_signed_webhooks_are_refused_and_move_no_run() {
+    let provider = StubProvider::start().await;
+    let server = server_with(provider.connection()).await;
+    let run_id = server.start_awaiting("ENR2").await;
+    provider.set("success");
+
+    let data = json!({"enrollment_id": "ENR2", "status": "success"});
+    let claims = webhook("EVT2", "enrollment.succeeded", &data);
+    let genuine = signed(HOOK_SECRET, &claims);
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let b64 = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let mut forged_claims = claims.clone();
+    forged_claims["jti"] = json!("EVT-forged");
+    let mut expired = claims.clone();
+    expired["iat"] = json!(claims["iat"].as_i64().unwrap() - 7200);
+    for (what, body) in [
+        ("no body", String::new()),
+        ("not a JWT", "enrollment_id=ENR2".to_owned()),
+        (
+            "unsigned",
+            format!("{}.{}.", b64(r#"{"alg":"none"}"#), parts[1]),
+        ),
+        ("another secret", signed("not-the-hook-secret", &claims)),
+        (
+            "claims changed after signing",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(&forged_claims.to_string()),
+                parts[2]
+            ),
+        ),
+        ("signed two hours ago", signed(HOOK_SECRET, &expired)),
+    ] {
+        let (status, _, body) = server.call(hook(&body)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_webhook", "{what}: {body}");
+        assert!(!body.to_string().contains(HOOK_SECRET), "{body}");
+    }
+    // An API token does not stand in for the signature.
+    let mut with_token = hook("not.a.jwt");
+    with_token.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {}", server.token).parse().unwrap(),
+    );
+    let (status, _, _) = server.call(with_token).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A signed webhook whose record lacks its id delivers nothing either.
+    let without_id = signed(
+        HOOK_SECRET,
+        &webhook("EVT3", "enrollment.failed", &json!({})),
+    );
+    let (status, _, body) = server.call(hook(&without_id)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_webhook_claims");
+
+    // Nothing reached the wait: the genuine webhook is the one delivered to
+    // it (a wait takes one event), and the gate read the status only once
+    // more.
+    let (status, _, body) = server.call(hook(&genuine)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["deliveries"][0]["outcome"], "delivered", "{body}");
+    let result = server.end_of(&run_id).await;
+    assert_eq!(result["status"], "succeeded", "{result}");
+    assert_eq!(result["steps"]["processed"]["attempts"], 2, "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_retry_of_a_webhook_is_delivered_once() {
+    let provider = StubProvider::start().await;
+    let server = server_with(provider.connection()).await;
+    let run_id = server.start_awaiting("ENR3").await;
+    provider.set("failure");
+
+    let data = json!({"enrollment_id": "ENR3", "status": "failure", "reason": "no_face_detected"});
+    let token = signed(HOOK_SECRET, &webhook("EVT4", "enrollment.failed", &data));
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        let (status, _, body) = server.call(hook(&token)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        outcomes.push(body["deliveries"][0]["outcome"].clone());
+    }
+    assert_eq!(
+        outcomes,
+        [json!("delivered"), json!("duplicate"), json!("duplicate")]
+    );
+    let result = server.end_of(&run_id).await;
+    assert_eq!(result["outputs"]["status"], "failure", "{result}");
+    assert_eq!(result["steps"]["processed"]["attempts"], 2, "{result}");
+
+    // A web process is an event of the process and one of its account;
+    // no step waits for them yet: both are kept, and a retry is ignored.
+    let process = json!({"process_id": "PRC1", "account_id": "ACC1", "status": "success"});
+    let token = signed(HOOK_SECRET, &webhook("EVT5", "process.succeeded", &process));
+    for outcome in ["kept", "duplicate"] {
+        let (status, _, body) = server.call(hook(&token)).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        assert_eq!(
+            body["deliveries"],
+            json!([
+                {"key": "truora:process:PRC1", "outcome": outcome},
+                {"key": "truora:account:ACC1:process", "outcome": outcome},
+            ])
+        );
+    }
+}
+
+/// The route alone, as `idflow run` serves it for an in-memory run:
+/// refused until it has a secret, then delivering to the run's inbox.
+#[tokio::test]
+async fn the_hook_alone_delivers_to_an_in_memory_inbox_once_it_has_a_secret() {
+    use idflow_core::{Inbox as _, WaitFor};
+    let inbox = idflow_engine::run::MemoryInbox::new();
+    let hooks = idflow_server::Hooks::new(Vec::new(), Arc::new(inbox.clone()));
+    let router = idflow_server::api::hooks::router(hooks.clone());
+    let data = json!({"validation_id": "VLD1", "validation_status": "success"});
+    let token = signed(HOOK_SECRET, &webhook("EVT6", "validation.succeeded", &data));
+
+    let response = router.clone().oneshot(hook(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"]["code"], "hook_not_configured");
+
+    hooks.add_secret(WebhookSecret::new(HOOK_SECRET).unwrap());
+    let response = router.clone().oneshot(hook(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let received = inbox
+        .receive(WaitFor {
+            run_id: "run-1",
+            step_id: "decision",
+            key: "truora:validation:VLD1",
+        })
+        .await
+        .unwrap()
+        .expect("the webhook's event was kept for the first wait");
+    assert_eq!(
+        received.payload,
+        json!({"validation_id": "VLD1", "validation_status": "success", "event": "validation.succeeded"})
+    );
+
+    hooks.remove_secret(&WebhookSecret::new(HOOK_SECRET).unwrap());
+    let response = router.oneshot(hook(&token)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

@@ -3,6 +3,7 @@
 pub(crate) mod data;
 pub(crate) mod events;
 pub(crate) mod graph;
+pub(crate) mod local_hook;
 pub(crate) mod provider;
 pub(crate) mod remote;
 pub(crate) mod run;

@@ -521,8 +521,11 @@ async fn connected_executor(
     let store = data::open_store(data_dir).await?;
     let registry = if unfinished_runs_use_face_steps(&store).await? {
         let face = provider::connect(config, models, &data::provider_dir(data_dir)).await?;
-        // The embedded provider lives as long as this process.
-        std::mem::forget(face.embedded);
+        // The embedded provider lives as long as this process (its
+        // webhooks are not listened for: the face gates poll).
+        if let Some(embedded) = face.embedded {
+            std::mem::forget(embedded.provider);
+        }
         idflow_cli::registry::build_with(face.connection)?
     } else {
         idflow_cli::registry::build()?

@@ -6,7 +6,9 @@
 //! - the embedded identity provider's routes (API, upload links,
 //!   verification page), unless a provider is configured
 //!   (`TRUORA_API_KEY`, `idflow.toml`) or `--no-provider` says not to; the
-//!   face steps of its runs use it.
+//!   face steps of its runs use it, and its webhooks come back to
+//!   `POST /api/v1/hooks/truora` here (the server registers that hook for
+//!   its local client at start, see [`local_hook`]) to wake them.
 //!
 //! The workflows offered are the files of `--workflows DIR`, validated at
 //! start and again on SIGHUP. SIGINT or SIGTERM stops it gracefully: no
@@ -30,6 +32,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use idflow_engine::run::{ExecutorOptions, RunStore};
+use idflow_face::webhooks::WebhookSecret;
 use idflow_face::{FaceConnection, ProviderSettings};
 use idflow_provider::{AppState, ENV_PUBLIC_URL, ProviderConfig};
 use idflow_server::{Catalog, Changes, ServerParts, ServerState, WatchedStore};
@@ -38,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::data::{self, DataArgs};
+use super::local_hook;
 use super::provider::{ModelsDir, provider_error};
 use super::telemetry;
 use crate::Outcome;
@@ -82,6 +86,12 @@ pub(crate) struct Args {
     /// idflow server's own hook address (repeatable).
     #[arg(long, value_name = "URL")]
     allow_webhook_url: Vec<Url>,
+    /// A file holding the secret the face provider's webhooks to
+    /// `POST /api/v1/hooks/truora` are signed with (a provider other than
+    /// the embedded one; `IDFLOW_HOOK_SECRET` may hold it instead). The
+    /// embedded provider's hook needs none: the server registers it itself.
+    #[arg(long, value_name = "FILE")]
+    hook_secret_file: Option<PathBuf>,
     /// On SIGTERM, how long runs being driven get to end or park before
     /// they are stopped where they are (they go on at the next start).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
@@ -90,6 +100,10 @@ pub(crate) struct Args {
 
 /// The workflows folder when `--workflows` is not given.
 const DEFAULT_WORKFLOWS: &str = "workflows";
+
+/// The environment variable that may hold the webhooks' secret (instead of
+/// `--hook-secret-file`).
+const ENV_HOOK_SECRET: &str = "IDFLOW_HOOK_SECRET";
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     idflow_core::parse_duration(text).map_err(|error| error.to_string())
@@ -115,6 +129,30 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
 struct Face {
     provider: Option<AppState>,
     connection: FaceConnection,
+    /// The embedded provider's local client's key (its hook is registered
+    /// with it).
+    local_key: Option<String>,
+}
+
+/// The secrets of `--hook-secret-file` and `IDFLOW_HOOK_SECRET` (never
+/// shown: an error names the file, not its content).
+fn configured_hook_secrets(args: &Args) -> anyhow::Result<Vec<WebhookSecret>> {
+    let mut secrets = Vec::new();
+    if let Some(path) = &args.hook_secret_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the hook secret file {}", path.display()))?;
+        secrets.push(
+            WebhookSecret::new(&text)
+                .with_context(|| format!("the hook secret file {} is empty", path.display()))?,
+        );
+    }
+    if let Some(text) = std::env::var_os(ENV_HOOK_SECRET) {
+        let text = text
+            .into_string()
+            .map_err(|_| anyhow::anyhow!("{ENV_HOOK_SECRET} is not UTF-8"))?;
+        secrets.extend(WebhookSecret::new(&text));
+    }
+    Ok(secrets)
 }
 
 async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<Outcome> {
@@ -130,7 +168,9 @@ async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<O
     let url = Url::parse(&format!("http://{bound}/"))
         .with_context(|| format!("the bound address {bound} makes no URL"))?;
     let public_url = args.public_url.clone().unwrap_or_else(|| url.clone());
-    let face = face(args, &data_dir, &public_url).await?;
+    let hook_url = local_hook::hook_url(bound)?;
+    let hook_secrets = configured_hook_secrets(args)?;
+    let face = face(args, &data_dir, &public_url, &hook_url).await?;
     let registry = Arc::new(idflow_cli::registry::build_with(face.connection)?);
     let catalog = match &args.workflows {
         Some(dir) => Catalog::load(dir, Arc::clone(&registry))?,
@@ -170,8 +210,10 @@ async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<O
         secrets: Arc::new(data::environment_secret),
         uploads: data_dir.join("uploads"),
         metrics: Some(metrics),
+        hook_secrets,
     });
     tokio::spawn(reload_on_hangup(state.clone()));
+    let hooks = state.hooks().clone();
     let routes = idflow_server::router(state);
 
     let stop_work = CancellationToken::new();
@@ -180,15 +222,14 @@ async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<O
         let stop_work = stop_work.clone();
         async move { executor.work(stop_work, false).await }
     });
-    {
-        let mut out = crate::commands::stdout();
-        writeln!(out, "idflow server listening on {url}")?;
-        out.flush()?;
-    }
-    if let Some(provider) = face.provider {
-        idflow_provider::serve_state_with(listener, provider, routes, stop)
-            .await
-            .map_err(|error| provider_error(&error))?;
+    let serving = if let Some(provider) = face.provider {
+        let serving = tokio::spawn(idflow_provider::serve_state_with(
+            listener, provider, routes, stop,
+        ));
+        if let Some(key) = &face.local_key {
+            register_hook(key, &hook_url, &data_dir, &hooks).await;
+        }
+        serving
     } else {
         let routes = routes.fallback(|| async {
             idflow_server::ApiError::not_found("no_such_route", "no such route")
@@ -197,8 +238,20 @@ async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<O
         if let Some(max) = args.max_connections {
             limits.max_connections = max.get();
         }
-        idflow_provider::serve_router(listener, routes, limits, stop).await;
+        tokio::spawn(async move {
+            idflow_provider::serve_router(listener, routes, limits, stop).await;
+            Ok(())
+        })
+    };
+    {
+        let mut out = crate::commands::stdout();
+        writeln!(out, "idflow server listening on {url}")?;
+        out.flush()?;
     }
+    serving
+        .await
+        .context("the server stopped")?
+        .map_err(|error| provider_error(&error))?;
     stop_work.cancel();
     match worker.await {
         Ok(Ok(())) => {}
@@ -209,9 +262,40 @@ async fn serve(args: &Args, data_dir: PathBuf, traced: bool) -> anyhow::Result<O
     Ok(Outcome::Success)
 }
 
+/// Registers the embedded provider's hook for its local client, at this
+/// server's own address (where the provider is reached too), and accepts
+/// its secret. A failure only costs the wake-ups: the face gates poll.
+async fn register_hook(key: &str, hook_url: &Url, data_dir: &Path, hooks: &idflow_server::Hooks) {
+    let registered = async {
+        let base = hook_url.join("/")?;
+        let hook = local_hook::ProviderHooks::new(&base, key)?
+            .register_kept(hook_url, &data::provider_dir(data_dir))
+            .await?;
+        hooks.add_secret(hook.secret()?);
+        anyhow::Ok(hook)
+    }
+    .await;
+    match registered {
+        Ok(hook) => tracing::info!(
+            webhook = %hook.webhook_id,
+            url = %hook.url,
+            "the embedded provider's webhooks wake the face steps"
+        ),
+        Err(error) => tracing::warn!(
+            "the embedded provider's hook could not be registered; face steps poll instead: {error:#}"
+        ),
+    }
+}
+
 /// The face steps' provider: the configured one, else the embedded one
-/// served here (unless `--no-provider`).
-async fn face(args: &Args, data_dir: &std::path::Path, public_url: &Url) -> anyhow::Result<Face> {
+/// served here (unless `--no-provider`), allowed to send its webhooks to
+/// `hook_url` (this server).
+async fn face(
+    args: &Args,
+    data_dir: &std::path::Path,
+    public_url: &Url,
+    hook_url: &Url,
+) -> anyhow::Result<Face> {
     if let Some(settings) =
         ProviderSettings::load(args.config.as_deref()).context("reading the provider settings")?
     {
@@ -222,12 +306,14 @@ async fn face(args: &Args, data_dir: &std::path::Path, public_url: &Url) -> anyh
             provider: None,
             connection: FaceConnection::configured(settings)
                 .context("connecting to the configured provider")?,
+            local_key: None,
         });
     }
     if args.no_provider {
         return Ok(Face {
             provider: None,
             connection: FaceConnection::unconfigured(),
+            local_key: None,
         });
     }
     let provider_dir = data::provider_dir(data_dir);
@@ -241,6 +327,7 @@ async fn face(args: &Args, data_dir: &std::path::Path, public_url: &Url) -> anyh
         .webhook_targets
         .allowed
         .clone_from(&args.allow_webhook_url);
+    config.webhook_targets.allowed.push(hook_url.clone());
     // Loads the face models (a missing model names `scripts/setup`) and
     // opens the data directory.
     let provider = AppState::open(config)
@@ -255,6 +342,7 @@ async fn face(args: &Args, data_dir: &std::path::Path, public_url: &Url) -> anyh
         provider: Some(provider),
         connection: FaceConnection::configured(settings)
             .context("connecting to the embedded provider")?,
+        local_key: Some(key),
     })
 }
 

@@ -24,8 +24,8 @@ use serde::de::DeserializeOwned;
 
 pub use error::ProviderError;
 pub use model::{
-    Credential, Enrollment, EnrollmentType, NewEnrollment, NewValidation, NewWebToken, Validation,
-    WebToken,
+    Credential, Enrollment, EnrollmentType, NewEnrollment, NewValidation, NewWebToken, Process,
+    Validation, WebToken,
 };
 
 use crate::photo::Photo;
@@ -202,6 +202,16 @@ impl ProviderClient {
     ) -> Result<WebToken, ProviderError> {
         let url = endpoint(self.settings.account_url(), &["v1", "api-keys"]);
         self.post_form(url, &request.form(), idempotency_key).await
+    }
+
+    /// `GET /v1/processes/{id}/result` on the identity host: the outcome
+    /// of a web process (the verification page's).
+    pub async fn process_result(&self, process_id: &str) -> Result<Process, ProviderError> {
+        let url = endpoint(
+            self.settings.identity_url(),
+            &["v1", "processes", process_id, "result"],
+        );
+        self.get(url).await
     }
 
     /// `PUT <file_upload_link>` with the photo's bytes and content type,

@@ -242,6 +242,48 @@ pub struct Instructions {
     pub file_upload_link: Option<Credential>,
 }
 
+/// A web process as the provider answers it
+/// (`GET /v1/processes/{id}/result`): the verification page's process and
+/// the validation of the latest photo the person sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Process {
+    /// Its id.
+    pub process_id: String,
+    /// The account whose enrolled face the person was compared with.
+    #[serde(default)]
+    pub account_id: Option<String>,
+    /// `pending` (the person has not finished, or may send another photo),
+    /// `success` or `failure`.
+    pub status: String,
+    /// Why it failed, for providers that say so at the top.
+    #[serde(default)]
+    pub declined_reason: Option<String>,
+    /// Its validations, the latest last.
+    #[serde(default)]
+    pub validations: Vec<Validation>,
+}
+
+impl Process {
+    /// The validation of the latest photo.
+    pub fn validation(&self) -> Option<&Validation> {
+        self.validations.last()
+    }
+
+    /// Why it failed (or is pending), wherever the answer says so.
+    pub fn reason(&self) -> Option<&str> {
+        self.declined_reason
+            .as_deref()
+            .or_else(|| self.validation().and_then(Validation::reason))
+    }
+
+    /// How sure the provider is that the person is the enrolled one.
+    pub fn confidence_score(&self) -> Option<f64> {
+        self.validation()
+            .and_then(Validation::face)
+            .and_then(|face| face.confidence_score)
+    }
+}
+
 /// The answer of `POST /v1/api-keys`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct WebToken {

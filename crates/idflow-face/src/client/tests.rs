@@ -9,6 +9,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use super::*;
 use crate::photo::Photo;
+use crate::settings::ProviderUrls;
 
 const KEY: &str = "test-api-key-0123456789";
 
@@ -184,9 +185,12 @@ async fn web_tokens_come_from_the_account_host_and_open_the_identity_page() {
         .mount(&account)
         .await;
     let settings = ProviderSettings::new(
-        &validations.uri(),
-        &account.uri(),
-        "https://identity.example",
+        ProviderUrls {
+            validations: &validations.uri(),
+            account: &account.uri(),
+            identity: "https://api.identity.example",
+            identity_web: "https://identity.example",
+        },
         KEY,
     )
     .unwrap();
@@ -208,6 +212,49 @@ async fn web_tokens_come_from_the_account_host_and_open_the_identity_page() {
         client.verification_url(&token.api_key).expose(),
         "https://identity.example/?token=eyJ.token%2B%2F%3D"
     );
+    assert!(validations.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn process_results_come_from_the_identity_host() {
+    let validations = MockServer::start().await;
+    let identity = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/processes/IDP%2F1/result"))
+        .and(header(API_KEY_HEADER, KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "process_id": "IDP/1", "account_id": "acc-1", "status": "failure",
+            "validations": [{
+                "validation_id": "VLD1", "validation_status": "failure",
+                "declined_reason": "similarity_threshold_not_passed",
+                "details": {"face_recognition_validations": {"confidence_score": 0.21}},
+            }],
+        })))
+        .expect(1)
+        .mount(&identity)
+        .await;
+    let settings = ProviderSettings::new(
+        ProviderUrls {
+            validations: &validations.uri(),
+            account: &validations.uri(),
+            identity: &identity.uri(),
+            identity_web: "https://identity.example",
+        },
+        KEY,
+    )
+    .unwrap();
+    let client = ProviderClient::new(settings, ClientOptions::default()).unwrap();
+    let process = client.process_result("IDP/1").await.unwrap();
+    assert_eq!(process.status, "failure");
+    assert_eq!(process.reason(), Some("similarity_threshold_not_passed"));
+    assert_eq!(process.confidence_score(), Some(0.21));
+    // Truora may give the reason at the top.
+    let top: Process = serde_json::from_value(json!({
+        "process_id": "IDP2", "status": "failure", "declined_reason": "face_in_blocklist",
+    }))
+    .unwrap();
+    assert_eq!(top.reason(), Some("face_in_blocklist"));
+    assert_eq!(top.confidence_score(), None);
     assert!(validations.received_requests().await.unwrap().is_empty());
 }
 

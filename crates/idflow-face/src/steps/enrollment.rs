@@ -11,11 +11,12 @@ use async_trait::async_trait;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, decode_input};
 
 use super::{
-    DEFAULT_POLL, creation_key, optional_text, outputs, provider_failure, received_upload_link,
-    required_id, text_or_null,
+    DEFAULT_POLL, creation_key, listen_for_webhook, optional_text, outputs, provider_failure,
+    received_upload_link, required_id, text_or_null,
 };
 use crate::client::{EnrollmentType, NewEnrollment};
 use crate::connection::FaceConnection;
+use crate::webhooks;
 
 /// The `with` of `face.create_enrollment`.
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
@@ -179,6 +180,9 @@ pub struct EnrollmentIdInput {
 pub struct GetEnrollmentStep {
     metadata: StepMetadata,
     connection: FaceConnection,
+    /// The gate: each attempt registers its wait for the enrollment's
+    /// webhook first.
+    wakes_on_webhook: bool,
 }
 
 impl GetEnrollmentStep {
@@ -190,23 +194,29 @@ impl GetEnrollmentStep {
                 "Reads an enrollment (GET /v1/enrollments/{id}) once.",
             ),
             connection,
+            wakes_on_webhook: false,
         }
     }
 
     /// `face.await_enrollment`: reads the enrollment again until its status
     /// is no longer `pending` (the engine's status gate: default
-    /// `until: outputs.status != 'pending'`, polling after 1 s, doubling up
-    /// to 10 s, for 10 minutes; the workflow may override both).
+    /// `until: outputs.status != 'pending'`, polling after 5 s, doubling up
+    /// to 30 s, for 10 minutes; the workflow may override both). The
+    /// provider's webhook for the enrollment (event key
+    /// `truora:enrollment:<id>`) wakes it at once: polling is the fallback.
     pub fn await_processed(connection: FaceConnection) -> Self {
         Self {
             metadata: Self::metadata_for(
                 "face.await_enrollment",
                 "Waits until an enrollment is processed: reads it (GET /v1/enrollments/{id}) \
-                 again until its status is no longer `pending` (1s, doubling to 10s, 10 \
-                 minutes in all; `until` and `poll` override).",
+                 again until its status is no longer `pending`, at once when the provider's \
+                 webhook for it arrives (event `truora:enrollment:<id>`), else polling as a \
+                 fallback (5s, doubling to 30s, 10 minutes in all; `until` and `poll` \
+                 override).",
             )
             .with_default_gate("outputs.status != 'pending'", DEFAULT_POLL),
             connection,
+            wakes_on_webhook: true,
         }
     }
 
@@ -235,6 +245,9 @@ impl Step for GetEnrollmentStep {
         let input: EnrollmentIdInput = decode_input(input)?;
         let id = required_id("enrollment_id", &input.enrollment_id)?;
         let client = self.connection.for_attempt(ctx)?;
+        if self.wakes_on_webhook {
+            listen_for_webhook(ctx, &self.metadata.name, &webhooks::keys::enrollment(id)).await;
+        }
         let enrollment = client
             .enrollment(id)
             .await

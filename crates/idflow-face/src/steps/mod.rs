@@ -5,19 +5,23 @@
 //! - `upload`: `face.upload_photo`.
 //! - `token`: `face.issue_token`.
 //! - `validation`: `face.create_validation` and `face.await_validation`.
+//! - `verification`: `face.await_verification` (the person's verification
+//!   in the browser, woken by the provider's webhook).
 //!
 //! Every step decodes its `with`, checks what the schema cannot, takes the
 //! client from the [`FaceConnection`](crate::FaceConnection) (adding the API
 //! key to the run's redactor), adds every credential it receives to the
 //! redactor, and turns provider failures into classified step errors. The
 //! helpers below are those shared parts: `creation_key` for creating
-//! requests, `provider_failure` for classifying, and `received_upload_link`
-//! for the links the creating steps hand on.
+//! requests, `provider_failure` for classifying, `received_upload_link`
+//! for the links the creating steps hand on, and `listen_for_webhook` for
+//! the status gates that wake on the provider's webhooks.
 
 pub mod enrollment;
 pub mod token;
 pub mod upload;
 pub mod validation;
+pub mod verification;
 
 use std::time::Duration;
 
@@ -25,14 +29,38 @@ use idflow_core::{Outputs, PollDefaults, StepContext, StepError};
 
 use crate::client::{Credential, ProviderError};
 
-/// The default poll policy of the status gates: 1 s, doubling up to 10 s,
-/// 10 minutes in all.
+/// The default poll policy of the status gates: 5 s, doubling up to 30 s,
+/// 10 minutes in all. Polling is the fallback: a gate registers a wait for
+/// the provider's webhook on every attempt ([`listen_for_webhook`]), and
+/// the webhook, turned into an event, makes it read the status again at
+/// once.
 pub const DEFAULT_POLL: PollDefaults = PollDefaults {
-    interval: Duration::from_secs(1),
+    interval: Duration::from_secs(5),
     backoff_factor: 2.0,
-    max_interval: Duration::from_secs(10),
+    max_interval: Duration::from_secs(30),
     timeout: Duration::from_mins(10),
 };
+
+/// The wake-up of a status gate: in a run that can receive outside events,
+/// registers (on the first attempt) the step's wait for the event under
+/// `key` (see [`crate::webhooks::keys`]), so that the provider's webhook
+/// wakes the gate instead of it sleeping until the next poll. The gate
+/// reads the status after this whatever happens: what the event says is
+/// not used, and a failing inbox only costs the wake-up (logged at debug).
+async fn listen_for_webhook(ctx: &StepContext, step_type: &str, key: &str) {
+    if ctx.inbox().is_none() {
+        return;
+    }
+    match ctx.receive_event(step_type, key).await {
+        Ok(Some(_)) => tracing::debug!(key, "the provider's webhook came"),
+        Ok(None) => tracing::debug!(key, "waiting for the provider's webhook"),
+        Err(error) => tracing::debug!(
+            key,
+            error = %error,
+            "the run's inbox failed: no wake-up by webhook, the gate polls"
+        ),
+    }
+}
 
 /// Outputs from name/value pairs.
 fn outputs<const N: usize>(pairs: [(&str, serde_json::Value); N]) -> Outputs {

@@ -1,6 +1,7 @@
 //! The step types against a wiremock provider: inputs checked before any
-//! request, the Idempotency-Key across attempts, ambiguous failures, and
-//! credentials kept out of everything a person sees.
+//! request, the Idempotency-Key across attempts, ambiguous failures,
+//! credentials kept out of everything a person sees, and the waits for the
+//! provider's webhooks in a run's inbox ([`RecordingInbox`]).
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ fn every_step_type_is_registered_and_documents_its_inputs() {
         [
             "face.await_enrollment",
             "face.await_validation",
+            "face.await_verification",
             "face.create_enrollment",
             "face.create_validation",
             "face.get_enrollment",
@@ -103,9 +105,10 @@ fn the_await_steps_have_default_gates_and_get_enrollment_has_none() {
         Some("outputs.status != 'pending'")
     );
     let poll = enrollment.default_poll.unwrap();
-    assert_eq!(poll.interval, std::time::Duration::from_secs(1));
+    // Polling is the fallback of the webhook's wake-up: slow.
+    assert_eq!(poll.interval, std::time::Duration::from_secs(5));
     assert!((poll.backoff_factor - 2.0).abs() < f64::EPSILON);
-    assert_eq!(poll.max_interval, std::time::Duration::from_secs(10));
+    assert_eq!(poll.max_interval, std::time::Duration::from_secs(30));
     assert_eq!(poll.timeout, std::time::Duration::from_mins(10));
     let validation = registry.metadata("face.await_validation").unwrap();
     assert_eq!(
@@ -472,4 +475,283 @@ async fn provider_messages_are_redacted_in_step_errors() {
         shown.contains("the API key [redacted] is not valid"),
         "{shown}"
     );
+}
+
+/// An inbox that records the waits asked for, answering `answer` (which
+/// [`RecordingInbox::send`] changes to an event).
+struct RecordingInbox {
+    waits: std::sync::Mutex<Vec<(String, String, String)>>,
+    answer: std::sync::Mutex<Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError>>,
+}
+
+impl RecordingInbox {
+    /// From now on, answers an event with `payload`.
+    fn send(&self, payload: serde_json::Value) {
+        *self.answer.lock().unwrap() = Ok(Some(idflow_core::ReceivedEvent {
+            payload,
+            received_at: "2026-12-01T20:00:00Z".to_owned(),
+        }));
+    }
+}
+
+#[async_trait::async_trait]
+impl idflow_core::Inbox for RecordingInbox {
+    async fn receive(
+        &self,
+        wait: idflow_core::WaitFor<'_>,
+    ) -> Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError> {
+        self.waits.lock().unwrap().push((
+            wait.run_id.to_owned(),
+            wait.step_id.to_owned(),
+            wait.key.to_owned(),
+        ));
+        self.answer.lock().unwrap().clone()
+    }
+}
+
+fn recording(
+    answer: Result<Option<idflow_core::ReceivedEvent>, idflow_core::StepError>,
+) -> Arc<RecordingInbox> {
+    Arc::new(RecordingInbox {
+        waits: std::sync::Mutex::new(Vec::new()),
+        answer: std::sync::Mutex::new(answer),
+    })
+}
+
+/// The gates register their wait for the provider's webhook (under the
+/// documented keys) on every attempt before reading the status; a plain
+/// read does not; an inbox that fails costs only the wake-up.
+#[tokio::test]
+async fn the_gates_wait_for_their_webhook_and_still_read_the_status() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/enrollments/ENR1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "enrollment_id": "ENR1", "account_id": "ACC1", "status": "success",
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/validations/VLD1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "validation_id": "VLD1", "validation_status": "pending",
+        })))
+        .mount(&server)
+        .await;
+    let registry = connected(&server);
+    let redactor = Redactor::new();
+    let inbox = recording(Ok(None));
+    let with_inbox = |attempt| {
+        ctx(attempt, &redactor).with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>)
+    };
+    for attempt in [1, 2] {
+        let read = step(&registry, "face.await_enrollment")
+            .run(&with_inbox(attempt), json!({"enrollment_id": " ENR1 "}))
+            .await
+            .unwrap();
+        assert_eq!(read["status"], "success");
+    }
+    step(&registry, "face.get_enrollment")
+        .run(&with_inbox(1), json!({"enrollment_id": "ENR1"}))
+        .await
+        .unwrap();
+    let read = step(&registry, "face.await_validation")
+        .run(&with_inbox(1), json!({"validation_id": "VLD1"}))
+        .await
+        .unwrap();
+    assert_eq!(read["validation_status"], "pending");
+    let wait = |key: &str| ("run-1".to_owned(), "enroll".to_owned(), key.to_owned());
+    assert_eq!(
+        *inbox.waits.lock().unwrap(),
+        [
+            wait("truora:enrollment:ENR1"),
+            wait("truora:enrollment:ENR1"),
+            wait("truora:validation:VLD1"),
+        ]
+    );
+
+    // Without an inbox the gate just polls; a failing inbox changes nothing.
+    let failing = recording(Err(idflow_core::StepError::retryable(
+        "inbox",
+        "store down",
+    )));
+    for ctx in [
+        ctx(1, &redactor),
+        ctx(1, &redactor).with_inbox(Arc::clone(&failing) as Arc<dyn idflow_core::Inbox>),
+    ] {
+        let read = step(&registry, "face.await_enrollment")
+            .run(&ctx, json!({"enrollment_id": "ENR1"}))
+            .await
+            .unwrap();
+        assert_eq!(read["status"], "success");
+    }
+    assert_eq!(failing.waits.lock().unwrap().len(), 1);
+}
+
+/// A process as the embedded provider shows it.
+fn process(status: &str, declined_reason: Option<&str>, score: f64) -> serde_json::Value {
+    let mut validation = json!({
+        "validation_id": "VLD1", "type": "face-recognition", "validation_status": status,
+        "threshold": 0.65,
+        "details": {"face_recognition_validations": {"similarity_status": status, "confidence_score": score}},
+    });
+    if let Some(reason) = declined_reason {
+        validation["declined_reason"] = reason.into();
+    }
+    json!({
+        "process_id": "IDP1", "account_id": "ACC1", "status": status,
+        "creation_date": "2026-12-01T19:59:58Z", "validations": [validation],
+    })
+}
+
+#[test]
+fn await_verification_waits_24_hours_by_its_timeout_input_and_polls_slowly() {
+    let registry = registry(FaceConnection::unconfigured());
+    let metadata = registry.metadata("face.await_verification").unwrap();
+    assert_eq!(
+        metadata.default_until.as_deref(),
+        Some("outputs.status != 'pending'")
+    );
+    let poll = metadata.default_poll.unwrap();
+    assert_eq!(poll.interval, std::time::Duration::from_mins(1));
+    assert_eq!(poll.max_interval, std::time::Duration::from_mins(10));
+    assert_eq!(poll.timeout, std::time::Duration::from_hours(24));
+    let deadline = metadata.gate_deadline.as_ref().unwrap();
+    assert_eq!(
+        (deadline.input.as_str(), deadline.code.as_str()),
+        ("timeout", "verification_timeout")
+    );
+    assert!(metadata.input_schema["properties"]["timeout"].is_object());
+    assert!(metadata.repeatable);
+}
+
+#[tokio::test]
+async fn await_verification_waits_for_the_accounts_event_then_reads_the_process() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/processes/IDP1/result"))
+        .and(wiremock::matchers::header(API_KEY_HEADER, KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(process("success", None, 0.9731)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let registry = connected(&server);
+    let wait = step(&registry, "face.await_verification");
+    let inbox = recording(Ok(None));
+    let ctx = |attempt| {
+        StepContext::new("run-1", "verified", attempt)
+            .with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>)
+    };
+    let with = json!({"account_id": "ACC1", "timeout": "2h"});
+
+    // Nobody came yet: pending, and the provider is not asked.
+    let outputs = wait.run(&ctx(1), with.clone()).await.unwrap();
+    assert_eq!(
+        serde_json::Value::Object(outputs.into_iter().collect()),
+        json!({"status": "pending", "reason": null, "process_id": null, "confidence_score": null})
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
+
+    // The webhook came: its process is read from the provider.
+    inbox.send(json!({"event": "process.succeeded", "process_id": "IDP1", "status": "success"}));
+    let outputs = wait.run(&ctx(2), with).await.unwrap();
+    assert_eq!(outputs["status"], "success");
+    assert_eq!(outputs["process_id"], "IDP1");
+    assert_eq!(outputs["confidence_score"], 0.9731);
+    assert_eq!(outputs["reason"], serde_json::Value::Null);
+    assert_eq!(
+        *inbox.waits.lock().unwrap(),
+        [
+            (
+                "run-1".into(),
+                "verified".into(),
+                "truora:account:ACC1:process".into()
+            ),
+            (
+                "run-1".into(),
+                "verified".into(),
+                "truora:account:ACC1:process".into()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn await_verification_of_a_known_process_reads_it_with_or_without_an_inbox() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/processes/IDP1/result"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(process(
+            "failure",
+            Some("similarity_threshold_not_passed"),
+            0.12,
+        )))
+        .mount(&server)
+        .await;
+    let registry = connected(&server);
+    let wait = step(&registry, "face.await_verification");
+    let with = json!({"account_id": "ACC1", "process_id": " IDP1 "});
+    let outputs = wait
+        .run(&ctx(1, &Redactor::new()), with.clone())
+        .await
+        .unwrap();
+    assert_eq!(outputs["status"], "failure");
+    assert_eq!(outputs["reason"], "similarity_threshold_not_passed");
+    assert_eq!(outputs["confidence_score"], 0.12);
+
+    // With an inbox, the wait is on the process's own key.
+    let inbox = recording(Ok(None));
+    let outputs = wait
+        .run(
+            &ctx(1, &Redactor::new()).with_inbox(Arc::clone(&inbox) as Arc<dyn idflow_core::Inbox>),
+            with,
+        )
+        .await
+        .unwrap();
+    assert_eq!(outputs["status"], "failure");
+    assert_eq!(inbox.waits.lock().unwrap()[0].2, "truora:process:IDP1");
+}
+
+#[tokio::test]
+async fn await_verification_says_what_it_lacks_and_refuses_an_event_without_a_process() {
+    let server = MockServer::start().await;
+    let registry = connected(&server);
+    let wait = step(&registry, "face.await_verification");
+    let redactor = Redactor::new();
+
+    let error = wait
+        .run(
+            &ctx(1, &redactor),
+            json!({"account_id": " ", "process_id": ""}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "invalid_input");
+    assert!(error.message.contains("`account_id`"), "{}", error.message);
+
+    let error = wait
+        .run(&ctx(1, &redactor), json!({"account_id": "ACC1"}))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "no_inbox");
+    assert!(!error.is_retryable());
+    assert!(error.message.contains("process_id"), "{}", error.message);
+
+    let inbox = recording(Ok(None));
+    inbox.send(json!({"status": "success"}));
+    let error = wait
+        .run(
+            &ctx(1, &redactor).with_inbox(inbox as Arc<dyn idflow_core::Inbox>),
+            json!({"account_id": "ACC1"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(error.code, "invalid_event");
+    assert!(!error.is_retryable());
+    assert!(
+        error.message.contains("truora:account:ACC1:process"),
+        "{}",
+        error.message
+    );
+    assert!(server.received_requests().await.unwrap().is_empty());
 }

@@ -5,11 +5,12 @@ use async_trait::async_trait;
 use idflow_core::{Outputs, Step, StepContext, StepError, StepMetadata, decode_input};
 
 use super::{
-    DEFAULT_POLL, creation_key, outputs, provider_failure, received_upload_link, required_id,
-    text_or_null,
+    DEFAULT_POLL, creation_key, listen_for_webhook, outputs, provider_failure,
+    received_upload_link, required_id, text_or_null,
 };
 use crate::client::NewValidation;
 use crate::connection::FaceConnection;
+use crate::webhooks;
 
 /// A check a validation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
@@ -132,7 +133,9 @@ pub struct ValidationIdInput {
     pub validation_id: String,
 }
 
-/// `face.await_validation`.
+/// `face.await_validation`: the validation's status gate, woken by the
+/// provider's webhook for it (event key `truora:validation:<id>`), polling
+/// as a fallback.
 #[derive(Debug)]
 pub struct AwaitValidationStep {
     metadata: StepMetadata,
@@ -147,8 +150,9 @@ impl AwaitValidationStep {
                 "face.await_validation",
                 "Waits until a validation is decided: reads it \
                  (GET /v1/validations/{id}?show_details=true) again until its \
-                 validation_status is no longer `pending` (1s, doubling to 10s, 10 minutes in \
-                 all; `until` and `poll` override).",
+                 validation_status is no longer `pending`, at once when the provider's webhook \
+                 for it arrives (event `truora:validation:<id>`), else polling as a fallback \
+                 (5s, doubling to 30s, 10 minutes in all; `until` and `poll` override).",
             )
             .with_default_gate("outputs.validation_status != 'pending'", DEFAULT_POLL)
             .repeatable()
@@ -182,6 +186,7 @@ impl Step for AwaitValidationStep {
         let input: ValidationIdInput = decode_input(input)?;
         let id = required_id("validation_id", &input.validation_id)?;
         let client = self.connection.for_attempt(ctx)?;
+        listen_for_webhook(ctx, &self.metadata.name, &webhooks::keys::validation(id)).await;
         let validation = client
             .validation(id)
             .await

@@ -556,6 +556,31 @@ async fn webhooks_deliver_signed_events_and_retry_refused_deliveries() {
     assert_eq!(event["event"], "enrollment.failed");
     assert_eq!(event["data"]["reason"], "no_face_detected");
 
+    // A validation of the API sends its own event, with its details...
+    let (status, created) = p
+        .post_form(
+            &key,
+            "/v1/validations",
+            &[("type", "face-recognition"), ("account_id", "obama")],
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let link = created["instructions"]["file_upload_link"]
+        .as_str()
+        .unwrap();
+    let validation_id = created["validation_id"].as_str().unwrap();
+    p.upload_and_wait(validation_id, link, photo("obama3.jpg"))
+        .await;
+    let event = verify_hs256(&next_delivery(&mut bodies).await.1, &secret);
+    assert_eq!(event["event"], "validation.succeeded");
+    assert_eq!(event["data"]["validation_id"], validation_id);
+    assert_eq!(
+        event["data"]["details"]["face_recognition_validations"]["similarity_status"],
+        "success"
+    );
+
+    // ... and a web process its own (not one of its validation).
     let token = web_token(&p, &key, "obama", None).await;
     let (status, started) = send_selfie(&p, &token, photo("obama3.jpg")).await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -563,5 +588,9 @@ async fn webhooks_deliver_signed_events_and_retry_refused_deliveries() {
     assert_eq!(event["event"], "process.succeeded");
     assert_eq!(event["data"]["process_id"], started["process_id"]);
     assert_eq!(event["data"]["status"], "success");
+    assert!(
+        bodies.try_recv().is_err(),
+        "a process's validation sends no event of its own"
+    );
     p.stop().await;
 }

@@ -1,18 +1,23 @@
-//! The routes of `/api/v1`, every one behind [`require_token`], and the
-//! OpenAPI 3.1 document generated from their annotations (served at
+//! The routes of `/api/v1`, every one behind [`require_token`] but the
+//! provider's webhooks (authenticated by their signature), and the OpenAPI
+//! 3.1 document generated from their annotations (served at
 //! `/api/v1/openapi.json`). Routes are registered through utoipa-axum, so
 //! a route cannot exist without being documented, and the document's path
-//! list is the router's route list (the tests walk it).
+//! list is the router's route list (the tests walk it; a route without a
+//! token says `security: [{}]`).
 //!
 //! - [`workflows`]: the workflows offered.
 //! - [`runs`]: start, list, read and cancel runs; a run's timeline and
 //!   the graph of its pinned workflow.
 //! - [`events`]: a run's live progress as Server-Sent Events.
 //! - [`inbox`]: outside events sent to the run steps waiting for them.
+//! - [`hooks`]: the face provider's signed webhooks, turned into events
+//!   that wake the runs waiting for them.
 //! - [`request`]: JSON bodies and `Idempotency-Key`s, read alike by every
 //!   write route.
 
 pub mod events;
+pub mod hooks;
 pub mod inbox;
 pub mod request;
 pub mod runs;
@@ -41,7 +46,7 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 #[openapi(
     info(
         title = "idflow",
-        description = "Start, find, watch and cancel durable identity-verification runs. Every route needs `Authorization: Bearer TOKEN` (`idflow token create NAME`). Errors are `{\"error\": {\"code\", \"message\"}}`."
+        description = "Start, find, watch and cancel durable identity-verification runs. Every route needs `Authorization: Bearer TOKEN` (`idflow token create NAME`) but the provider's webhooks, which are signed. Errors are `{\"error\": {\"code\", \"message\"}}`."
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -50,6 +55,7 @@ pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
         (name = "workflows", description = "The workflows this server offers."),
         (name = "runs", description = "Runs: start, list, read, watch, cancel."),
         (name = "events", description = "Outside events for the run steps that wait for them."),
+        (name = "hooks", description = "Webhooks of the face provider, authenticated by their signature instead of a token."),
     )
 )]
 struct ApiDoc;
@@ -66,8 +72,9 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API's routes and their document.
-fn parts() -> (Router<ServerState>, OpenApiDocument) {
+/// The API's routes: those behind the token, those authenticated
+/// otherwise (the provider's webhooks), and their document.
+fn parts() -> (Router<ServerState>, Router<ServerState>, OpenApiDocument) {
     let (router, mut document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(workflows::list_workflows))
         .routes(routes!(workflows::get_workflow))
@@ -79,20 +86,25 @@ fn parts() -> (Router<ServerState>, OpenApiDocument) {
         .routes(routes!(events::run_events))
         .routes(routes!(inbox::send_event))
         .split_for_parts();
+    let (signed, signed_document) = OpenApiRouter::new()
+        .routes(routes!(hooks::truora_hook))
+        .split_for_parts();
+    document.merge(signed_document);
     document.servers = Some(vec![Server::new(API_PREFIX)]);
-    (router, document)
+    (router, signed, document)
 }
 
 /// The OpenAPI document of the API.
 pub fn openapi() -> OpenApiDocument {
-    parts().1
+    parts().2
 }
 
-/// Every route of the server's HTTP side: `/api/v1/...` (tokens needed),
+/// Every route of the server's HTTP side: `/api/v1/...` (tokens needed,
+/// but for the provider's webhooks),
 /// the run viewer under `/ui` (a session needed), the health checks and,
 /// when the state has a recorder, `/metrics`.
 pub fn router(state: ServerState) -> Router {
-    let (routes, document) = parts();
+    let (routes, signed, document) = parts();
     let serves_metrics = state.metrics().is_some();
     let document: std::sync::Arc<str> = document
         .to_json()
@@ -117,7 +129,9 @@ pub fn router(state: ServerState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             require_token,
-        ));
+        ))
+        // Added after the token layer, which thus leaves them out.
+        .merge(signed.layer(DefaultBodyLimit::max(hooks::MAX_HOOK_BODY_BYTES)));
     let mut router = Router::new()
         .nest(API_PREFIX, api)
         .merge(crate::ui::router(state.clone()))

@@ -26,7 +26,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use idflow_engine::run::{RunRequest, RunResult, RunStatus, Runner, StartedVia, StepState};
+use idflow_engine::run::{
+    MemoryInbox, RunRequest, RunResult, RunStatus, Runner, StartedVia, StepState,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::Outcome;
@@ -162,10 +164,21 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         for name in &args.reveal {
             request = request.reveal(name.clone());
         }
-        let result = if args.ephemeral {
-            Runner::new(Arc::clone(&workflow), &registry)?
-                .run(request)
-                .await
+        let (hook_listener, embedded) = match embedded {
+            Some(embedded) => (Some((embedded.hook, embedded.key)), Some(embedded.provider)),
+            None => (None, None),
+        };
+        let (result, hook) = if args.ephemeral {
+            let runner = Runner::new(Arc::clone(&workflow), &registry)?;
+            let inbox = MemoryInbox::new();
+            let hook = match (hook_listener, &embedded) {
+                (Some((listener, key)), Some(provider)) => {
+                    request = inbox.attach(request);
+                    start_hook(listener, Arc::new(inbox), provider, &key).await
+                }
+                _ => None,
+            };
+            (runner.run(request).await, hook)
         } else {
             let executor = super::data::executor(&data_dir, registry).await?;
             let run_id = uuid::Uuid::now_v7().to_string();
@@ -174,10 +187,20 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
                 store = %data_dir.display(),
                 "run recorded (`idflow runs show {run_id}`)"
             );
-            executor
+            let hook = match (hook_listener, &embedded) {
+                (Some((listener, key)), Some(provider)) => {
+                    start_hook(listener, Arc::new(executor.clone()), provider, &key).await
+                }
+                _ => None,
+            };
+            let result = executor
                 .run(Arc::clone(&workflow), &file, request.run_id(run_id))
-                .await?
+                .await?;
+            (result, hook)
         };
+        if let Some(hook) = hook {
+            hook.finish().await;
+        }
         interrupts.abort();
         anyhow::Ok((result, cancel.is_cancelled(), embedded))
     });
@@ -201,6 +224,25 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<Outcome> {
         RunStatus::Cancelled if interrupted => Outcome::Interrupted,
         RunStatus::Failed | RunStatus::Cancelled => Outcome::Failure,
     })
+}
+
+/// Serves the run's hook for the embedded provider's webhooks (delivered
+/// to `target`). When it cannot, the face gates poll: said once, at debug.
+async fn start_hook(
+    listener: crate::commands::local_hook::RunHookListener,
+    target: Arc<dyn idflow_server::EventTarget>,
+    provider: &idflow_provider::EmbeddedProvider,
+    key: &str,
+) -> Option<crate::commands::local_hook::RunHook> {
+    match listener.start(target, provider.base_url(), key).await {
+        Ok(hook) => Some(hook),
+        Err(error) => {
+            tracing::warn!(
+                "the embedded provider's webhooks cannot reach this run; face steps poll instead: {error:#}"
+            );
+            None
+        }
+    }
 }
 
 /// Records the run for a worker and prints its id.

@@ -5,7 +5,9 @@
 //! `[provider]` table), the face steps talk to it. Without one, `idflow run`
 //! starts the embedded provider in-process on a free loopback port, says so
 //! in one log line, and connects the face steps to it with the key of a local
-//! client kept in the provider's data directory.
+//! client kept in the provider's data directory. Its webhooks come back to a
+//! loopback listener of the run's own ([`RunHookListener`], started once the
+//! run's inbox exists), which wakes the face gates.
 
 use std::path::Path;
 
@@ -14,6 +16,7 @@ use idflow_engine::model::Workflow;
 use idflow_face::{FaceConnection, ProviderSettings};
 use idflow_provider::{EmbeddedProvider, ProviderConfig};
 
+use crate::commands::local_hook::RunHookListener;
 use crate::commands::provider::ModelsDir;
 
 /// The file in the provider's data directory that holds the key of the
@@ -27,7 +30,16 @@ const LOCAL_CLIENT_NAME: &str = "idflow-local";
 /// verification page).
 pub(crate) struct FaceProvider {
     pub(crate) connection: FaceConnection,
-    pub(crate) embedded: Option<EmbeddedProvider>,
+    pub(crate) embedded: Option<Embedded>,
+}
+
+/// The embedded provider started for a run, and where its webhooks go.
+pub(crate) struct Embedded {
+    pub(crate) provider: EmbeddedProvider,
+    /// The local client's key.
+    pub(crate) key: String,
+    /// Allowed as the provider's webhook target; not served yet.
+    pub(crate) hook: RunHookListener,
 }
 
 /// Whether any step of the workflow is a face step.
@@ -58,7 +70,10 @@ pub(crate) async fn connect(
     let data_dir = provider_dir.to_path_buf();
     let models_dir = models.resolve();
     let key = local_client_key(&data_dir).await?;
-    let provider = idflow_provider::start_embedded(ProviderConfig::new(&data_dir, models_dir))
+    let hook = RunHookListener::bind().await?;
+    let mut config = ProviderConfig::new(&data_dir, models_dir);
+    config.webhook_targets.allowed.push(hook.url().clone());
+    let provider = idflow_provider::start_embedded(config)
         .await
         .map_err(|error| anyhow::anyhow!("the embedded face provider could not start: {error}"))?;
     let base_url = provider
@@ -77,7 +92,11 @@ pub(crate) async fn connect(
         FaceConnection::configured(settings).context("connecting to the embedded provider")?;
     Ok(FaceProvider {
         connection,
-        embedded: Some(provider),
+        embedded: Some(Embedded {
+            provider,
+            key,
+            hook,
+        }),
     })
 }
 
@@ -130,7 +149,7 @@ pub(crate) fn keep_local_client_key(
 }
 
 /// Writes a file only its owner can read.
-fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -1,6 +1,7 @@
 //! The fake camera's video: a real photo turned into a short YUV4MPEG2
 //! (`.y4m`, 4:2:0) clip of identical frames, which Chromium plays in a loop
-//! as the camera (`--use-file-for-fake-video-capture`).
+//! as the camera (`--use-file-for-fake-video-capture`, given by
+//! [`Driver::browser`](crate::Driver::browser)).
 
 use std::io::{Cursor, Write as _};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,7 @@ const FRAMES: usize = 3;
 
 /// Decodes `photo` (applying its EXIF orientation) and writes it as a
 /// `.y4m` clip in `dir`; returns the file's path.
-pub(crate) fn y4m_from_photo(photo: &[u8], dir: &Path, name: &str) -> PathBuf {
+pub fn y4m_from_photo(photo: &[u8], dir: &Path, name: &str) -> PathBuf {
     let rgb = even_sized(upright(photo).to_rgb8());
     let path = dir.join(format!("{name}.y4m"));
     let mut file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
@@ -34,7 +35,7 @@ pub(crate) fn y4m_from_photo(photo: &[u8], dir: &Path, name: &str) -> PathBuf {
 
 /// The photo decoded and turned upright (its EXIF orientation applied), as
 /// the camera shows it.
-pub(crate) fn upright(photo: &[u8]) -> DynamicImage {
+pub fn upright(photo: &[u8]) -> DynamicImage {
     let mut decoder = ImageReader::new(Cursor::new(photo))
         .with_guessed_format()
         .expect("the photo is readable")
