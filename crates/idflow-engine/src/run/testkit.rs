@@ -186,3 +186,28 @@ pub(crate) fn gate(
         deadline: None,
     }
 }
+
+/// A runner of `yaml` through the real validator, with `registry`'s step
+/// types (panics with the diagnostics when the file is invalid).
+pub(crate) fn validated_runner(
+    yaml: &str,
+    registry: &idflow_core::StepRegistry,
+) -> crate::run::Runner {
+    let engine = Arc::new(crate::expr::ExprEngine::new());
+    let validated =
+        crate::validate::validate(SourceFile::new("test.yaml", yaml), registry, &engine);
+    let workflow = Arc::new(
+        validated
+            .workflow
+            .unwrap_or_else(|| panic!("{:#?}", validated.diagnostics)),
+    );
+    crate::run::Runner::with_engine(workflow, registry, engine)
+        .expect("the step types are registered")
+}
+
+/// A registry of the `core.*` steps.
+pub(crate) fn core_registry() -> idflow_core::StepRegistry {
+    let mut registry = idflow_core::StepRegistry::new();
+    idflow_steps::register(&mut registry).expect("the core steps register");
+    registry
+}

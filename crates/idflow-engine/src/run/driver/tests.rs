@@ -663,20 +663,7 @@ outputs:
   tries: ${{ steps.poll.outputs.tries }}
   after_skip: ${{ steps.after_skip.status }}
 ";
-    let mut registry = StepRegistry::new();
-    idflow_steps::register(&mut registry).unwrap();
-    let engine = Arc::new(ExprEngine::new());
-    let validated = crate::validate::validate(
-        crate::source::SourceFile::new("core-demo.yaml", yaml),
-        &registry,
-        &engine,
-    );
-    let workflow = Arc::new(
-        validated
-            .workflow
-            .unwrap_or_else(|| panic!("{:#?}", validated.diagnostics)),
-    );
-    let runner = Runner::with_engine(workflow, &registry, engine).unwrap();
+    let runner = crate::run::testkit::validated_runner(yaml, &crate::run::testkit::core_registry());
     let begun = Instant::now();
     let result = runner.run(RunRequest::new(json!({"who": "ana"}))).await;
     // The pauses run side by side (3s), then two 1s poll waits.

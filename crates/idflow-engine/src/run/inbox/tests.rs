@@ -1,7 +1,6 @@
 //! Waiting for outside events on a paused clock: `core.await_event` and a
 //! woken status gate, through the real validator and the in-memory inbox.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use idflow_core::StepRegistry;
@@ -9,24 +8,11 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::MemoryInbox;
-use crate::expr::ExprEngine;
+use crate::run::testkit::{core_registry, validated_runner};
 use crate::run::{Delivery, RunRequest, RunResult, RunStatus, Runner, StepState};
 
 fn runner(yaml: &str) -> Runner {
-    let mut registry = StepRegistry::new();
-    idflow_steps::register(&mut registry).unwrap();
-    let engine = Arc::new(ExprEngine::new());
-    let validated = crate::validate::validate(
-        crate::source::SourceFile::new("events.yaml", yaml),
-        &registry,
-        &engine,
-    );
-    let workflow = Arc::new(
-        validated
-            .workflow
-            .unwrap_or_else(|| panic!("{:#?}", validated.diagnostics)),
-    );
-    Runner::with_engine(workflow, &registry, engine).unwrap()
+    validated_runner(yaml, &core_registry())
 }
 
 const ONE_WAIT: &str = r"
@@ -257,15 +243,8 @@ async fn a_step_woken_while_its_attempt_runs_polls_again_as_soon_as_it_ends() {
                 ),
         })
         .unwrap();
-    let engine = Arc::new(ExprEngine::new());
     let yaml = "name: slow\nsteps:\n  gate:\n    uses: test.slow_gate\n";
-    let validated = crate::validate::validate(
-        crate::source::SourceFile::new("slow.yaml", yaml),
-        &registry,
-        &engine,
-    );
-    let workflow = Arc::new(validated.workflow.unwrap());
-    let runner = Runner::with_engine(workflow, &registry, engine).unwrap();
+    let runner = validated_runner(yaml, &registry);
     let inbox = MemoryInbox::new();
     let begun = Instant::now();
     let run = start(&runner, &inbox, "run-1");
