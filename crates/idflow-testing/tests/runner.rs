@@ -136,7 +136,8 @@ fn a_passing_case_runs_on_the_virtual_clock_and_records_every_wait() {
     let trace = case.trace.as_ref().unwrap();
     // enroll: fails at 0s, retries after 1s; upload: the first attempt
     // (9s) times out at 5s, the retry waits 3s and takes 2s; processed:
-    // polls after the step type's default 1s.
+    // polls after the step type's default 5s (its fallback: the provider's
+    // webhook wakes it at once in a real run).
     let enroll = &trace.steps["enroll"];
     assert_eq!(enroll.attempts[0].then.as_deref(), Some("retry in 1s"));
     assert_eq!(enroll.attempts[1].at, Duration::from_secs(1));
@@ -147,9 +148,9 @@ fn a_passing_case_runs_on_the_virtual_clock_and_records_every_wait() {
     assert_eq!(upload.attempts[1].took, Some(Duration::from_secs(2)));
     let processed = &trace.steps["processed"];
     assert_eq!(processed.attempts[0].at, Duration::from_secs(11));
-    assert_eq!(processed.attempts[1].at, Duration::from_secs(12));
-    assert_eq!(trace.duration, Duration::from_secs(12));
-    // 12 virtual seconds took no real time to speak of.
+    assert_eq!(processed.attempts[1].at, Duration::from_secs(16));
+    assert_eq!(trace.duration, Duration::from_secs(16));
+    // 16 virtual seconds took no real time to speak of.
     assert!(started.elapsed() < Duration::from_secs(5));
     // The upload link is a credential: redacted wherever it shows.
     let shown = format!("{}{}", trace.to_yaml(), trace.path_lines().join("\n"));
